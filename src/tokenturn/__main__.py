@@ -1,0 +1,3 @@
+from tokenturn.cli import main
+
+main()

@@ -1,0 +1,200 @@
+"""The tokenturn ASGI application: a path table of endpoints over shared :class:`Services`.
+
+Every endpoint is ``async (HttpRequest) -> Response``. Errors are turned into the contract's
+JSON shape here, in one place: an :class:`OAuthError` is rendered as is, an unreachable store is
+``503 temporarily_unavailable`` with ``Retry-After``, and anything unexpected is logged (type and
+place only) and answered 503 too, never a 500 or a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from tokenturn.config import Settings, load_settings
+from tokenturn.core.crypto import Keys
+from tokenturn.core.errors import OAuthError, TemporarilyUnavailable
+from tokenturn.core.http import HttpRequest, Response, error_response, json_response
+from tokenturn.core.request import has_basic
+from tokenturn.passwords import passwords_for
+from tokenturn.server.asgi import ClientDisconnected, Receive, Scope, Send, send_response, to_request
+from tokenturn.server.limits import FailureLimiter, MemoryLimiter
+from tokenturn.server.logs import configure
+from tokenturn.server.services import Services
+from tokenturn.server.token_endpoint import TokenEndpoint
+from tokenturn.storage import Storage, StorageUnavailable, open_storage
+
+Endpoint = Callable[[HttpRequest], Awaitable[Response]]
+
+log = logging.getLogger("tokenturn.server")
+audit_log = logging.getLogger("tokenturn.audit")
+
+NOT_FOUND = json_response(404, {"error": "not_found", "error_description": "No such endpoint."}, no_store=False)
+
+
+async def build_services(
+    settings: Settings,
+    *,
+    storage: Storage | None = None,
+    limiter: FailureLimiter | None = None,
+    clock: Callable[[], float] = time.time,
+) -> Services:
+    """Open the store, bring an embedded schema up to date, and resolve the secret key."""
+    storage = storage or open_storage(settings.database_url)
+    if settings.is_embedded:
+        await storage.migrate()
+    secret = settings.secret_key or await storage.secret_key(generate=settings.is_embedded)
+    if secret is None:  # pragma: no cover - settings validation requires a key for PostgreSQL
+        raise RuntimeError("TOKENTURN_SECRET_KEY is required")
+    passwords = passwords_for(settings)
+    return Services(settings, storage, Keys(secret), passwords, limiter or MemoryLimiter(), clock)
+
+
+class TokenturnApp:
+    """ASGI app. Starts its services on the lifespan ``startup`` event or, failing that, on first use."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        storage: Storage | None = None,
+        limiter: FailureLimiter | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self._storage, self._limiter, self._clock = storage, limiter, clock
+        self._services: Services | None = None
+        self._start_lock = asyncio.Lock()
+        self.routes: dict[str, Endpoint] = {}
+
+    @property
+    def services(self) -> Services:
+        if self._services is None:
+            raise RuntimeError("the app has not started")
+        return self._services
+
+    async def startup(self) -> None:
+        async with self._start_lock:
+            if self._services is not None:
+                return
+            services = await build_services(
+                self.settings, storage=self._storage, limiter=self._limiter, clock=self._clock
+            )
+            self.routes = self._routes(services)
+            self._services = services
+
+    async def shutdown(self) -> None:
+        if self._services is not None:
+            await self._services.storage.close()
+            self._services = None
+
+    def _routes(self, services: Services) -> dict[str, Endpoint]:
+        token = TokenEndpoint(services)
+        routes: dict[str, Endpoint] = {
+            "/auth/token/": token,
+            "/auth/token": token,
+            "/healthz": self._healthz,
+            "/readyz": self._readyz,
+        }
+        return routes
+
+    # -- tiny endpoints -----------------------------------------------------------------------
+    async def _healthz(self, request: HttpRequest) -> Response:
+        return json_response(200, {"status": "ok"}, no_store=False)
+
+    async def _readyz(self, request: HttpRequest) -> Response:
+        try:
+            await self.services.storage.ping()
+        except StorageUnavailable:
+            return json_response(503, {"status": "unavailable"}, extra=(("retry-after", "2"),))
+        return json_response(200, {"status": "ready"})
+
+    # -- ASGI ---------------------------------------------------------------------------------
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self._http(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.startup()
+                except Exception as exc:
+                    await send({"type": "lifespan.startup.failed", "message": f"{type(exc).__name__}: {exc}"})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._services is None:
+            try:
+                await self.startup()
+            except StorageUnavailable:
+                await send_response(send, error_response(TemporarilyUnavailable()))
+                return
+        endpoint = self.routes.get(scope["path"])
+        if endpoint is None:
+            await send_response(send, NOT_FOUND)
+            return
+        request: HttpRequest | None = None
+        try:
+            request = await to_request(scope, receive)
+            response = await endpoint(request)
+        except ClientDisconnected:
+            return
+        except OAuthError as exc:
+            response = error_response(
+                exc, basic_used=(request is not None and has_basic(request)) or _scope_has_basic(scope)
+            )
+        except StorageUnavailable as exc:
+            log.warning("storage unavailable", extra={"audit": {"event": "storage.unavailable", "detail": str(exc)}})
+            response = error_response(TemporarilyUnavailable())
+        except Exception:
+            log.error(
+                "unexpected error",
+                exc_info=True,
+                extra={"audit": {"event": "server.error", "path": scope["path"]}},
+            )
+            response = error_response(TemporarilyUnavailable("An unexpected error occurred; retry shortly."))
+        self._audit(response)
+        await send_response(send, response)
+
+    @staticmethod
+    def _audit(response: Response) -> None:
+        audit = response.audit
+        if not audit:
+            return
+        if "event" in audit:
+            audit_log.info(audit["event"], extra={"audit": dict(audit)})
+        elif audit.get("error") and audit_log.isEnabledFor(logging.DEBUG):
+            audit_log.debug("request refused", extra={"audit": {"event": "request.refused", **audit}})
+
+
+def _scope_has_basic(scope: Scope) -> bool:
+    for name, value in scope.get("headers", ()):
+        if name.lower() == b"authorization" and value.lstrip()[:6].lower() == b"basic ":
+            return True
+    return False
+
+
+def create_app(settings: Settings | None = None, **kwargs: object) -> TokenturnApp:
+    """The app for ``settings`` (default: from the environment)."""
+    return TokenturnApp(settings or load_settings(), **kwargs)  # type: ignore[arg-type]
+
+
+def app_from_environment() -> TokenturnApp:
+    """uvicorn factory for worker processes: settings and log level from ``TOKENTURN_*``."""
+    settings = load_settings()
+    configure(settings.log_level)
+    return TokenturnApp(settings)
+
+
+__all__ = ["TokenturnApp", "app_from_environment", "build_services", "create_app"]

@@ -1,0 +1,54 @@
+"""The services every endpoint shares, built once at startup and passed down."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from tokenturn.config import Settings
+from tokenturn.core.client_auth import authenticate, extract_credentials
+from tokenturn.core.crypto import Keys
+from tokenturn.core.errors import InvalidClient, TooManyRequests
+from tokenturn.core.grants.base import Policy
+from tokenturn.core.http import HttpRequest
+from tokenturn.core.models import Client
+from tokenturn.passwords import Passwords
+from tokenturn.server.limits import FailureLimiter
+from tokenturn.storage.base import Storage
+
+
+@dataclass
+class Services:
+    """What the endpoints need, built once at startup."""
+
+    settings: Settings
+    storage: Storage
+    keys: Keys
+    passwords: Passwords
+    limiter: FailureLimiter
+    clock: Callable[[], float] = time.time
+
+    @property
+    def policy(self) -> Policy:
+        s = self.settings
+        return Policy(s.access_token_ttl, s.refresh_token_ttl, s.family_ttl, s.refresh_grace_seconds)
+
+    async def check_limit(self, key: str, which: str, now: float) -> None:
+        limit = getattr(self.settings, f"rate_limit_{which}")
+        wait = await self.limiter.retry_after(key, limit, now)
+        if wait:
+            raise TooManyRequests(wait)
+
+    async def authenticate_client(self, request: HttpRequest, form: Mapping[str, str], now: float) -> Client:
+        """Client authentication with the per-client and per-address failure limits."""
+        creds = extract_credentials(request.headers, form)
+        client_key, addr_key = f"client:{creds.client_id}", f"addr:{request.client_host}"
+        await self.check_limit(client_key, "client", now)
+        await self.check_limit(addr_key, "address", now)
+        try:
+            return authenticate(await self.storage.get_client(creds.client_id), creds, self.keys)
+        except InvalidClient:
+            await self.limiter.record_failure(client_key, self.settings.rate_limit_client, now)
+            await self.limiter.record_failure(addr_key, self.settings.rate_limit_address, now)
+            raise
