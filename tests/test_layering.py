@@ -9,8 +9,25 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "tokenturn"
-IO_MODULES = {"socket", "sqlite3", "asyncio", "subprocess", "threading", "select", "selectors", "ssl", "http",
-              "urllib.request", "shutil", "tempfile", "multiprocessing", "io", "os", "time", "logging"}
+IO_MODULES = {
+    "socket",
+    "sqlite3",
+    "asyncio",
+    "subprocess",
+    "threading",
+    "select",
+    "selectors",
+    "ssl",
+    "http",
+    "urllib.request",
+    "shutil",
+    "tempfile",
+    "multiprocessing",
+    "io",
+    "os",
+    "time",
+    "logging",
+}
 
 
 def imports_of(path: Path) -> set[str]:

@@ -1,10 +1,10 @@
 """Helpers for tests — tokenturn's own and yours: a server on loopback, a fake clock, seeded records.
 
-    from tokenturn.testing import ServerProcess, seed
+from tokenturn.testing import ServerProcess, seed
 
-    with ServerProcess(env={"TOKENTURN_DATABASE_URL": "sqlite:////tmp/t.db"}) as server:
-        creds = seed_sync(server.settings)
-        httpx.post(server.url + "/auth/token/", data={...})
+with ServerProcess(env={"TOKENTURN_DATABASE_URL": "sqlite:////tmp/t.db"}) as server:
+    creds = seed_sync(server.settings)
+    httpx.post(server.url + "/auth/token/", data={...})
 """
 
 from __future__ import annotations
@@ -31,7 +31,11 @@ from tokenturn.passwords import passwords_for
 from tokenturn.storage import Storage, open_storage
 
 #: Cheap argon2 parameters for tests (never for production).
-FAST_ARGON2 = {"TOKENTURN_ARGON2_TIME_COST": "1", "TOKENTURN_ARGON2_MEMORY_KIB": "64", "TOKENTURN_ARGON2_PARALLELISM": "1"}
+FAST_ARGON2 = {
+    "TOKENTURN_ARGON2_TIME_COST": "1",
+    "TOKENTURN_ARGON2_MEMORY_KIB": "64",
+    "TOKENTURN_ARGON2_PARALLELISM": "1",
+}
 
 
 class FakeClock:
@@ -64,7 +68,7 @@ async def seed(
     public: bool = False,
     introspection: bool = False,
     username: str | None = None,
-    password: str = "correct horse battery staple",
+    password: str = "correct horse battery staple",  # noqa: S107 - a test fixture value
     client_id: str | None = None,
 ) -> Seeded:
     """Create one client and (unless it exists) one user in ``storage``; return their credentials."""
@@ -76,8 +80,15 @@ async def seed(
     secret = None if public else new_token(CLIENT_SECRET_PREFIX)
     now = int(time.time())
     await storage.create_client(
-        Client(client_id, "test client", None if secret is None else keys.hash_token(secret), grant_types, scope,
-               introspection, now)
+        Client(
+            client_id,
+            "test client",
+            None if secret is None else keys.hash_token(secret),
+            grant_types,
+            scope,
+            introspection,
+            now,
+        )
     )
     username = username or f"user-{client_id[:8]}"
     if await storage.get_user(username) is None:
@@ -144,12 +155,25 @@ class ServerProcess:
 
     def start(self) -> ServerProcess:
         self.port = self.port or free_port()
-        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
-        self.proc = subprocess.Popen(  # noqa: S603
-            [sys.executable, "-m", "tokenturn", "serve", "--host", self.host, "--port", str(self.port),
-             "--workers", str(self.workers)],
-            env=self.full_env, stdout=out, stderr=out,
-        )
+        with contextlib.ExitStack() as stack:
+            out = stack.enter_context(open(self.log_path, "ab")) if self.log_path else subprocess.DEVNULL
+            self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+                [
+                    sys.executable,
+                    "-m",
+                    "tokenturn",
+                    "serve",
+                    "--host",
+                    self.host,
+                    "--port",
+                    str(self.port),
+                    "--workers",
+                    str(self.workers),
+                ],
+                env=self.full_env,
+                stdout=out,
+                stderr=out,
+            )
         try:
             wait_until_up(self.url, proc=self.proc)
         except BaseException:

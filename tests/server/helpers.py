@@ -17,8 +17,9 @@ def basic(client_id: str, secret: str) -> dict[str, str]:
     return {"Authorization": f"Basic {raw}"}
 
 
-async def post_form(http: httpx.AsyncClient, body: str | bytes, headers: dict[str, str] | None = None,
-                    path: str = "/auth/token/") -> httpx.Response:
+async def post_form(
+    http: httpx.AsyncClient, body: str | bytes, headers: dict[str, str] | None = None, path: str = "/auth/token/"
+) -> httpx.Response:
     return await http.post(path, content=body, headers={**FORM, **(headers or {})})
 
 

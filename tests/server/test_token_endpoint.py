@@ -39,9 +39,16 @@ async def test_refresh_rotates_and_returns_a_new_pair(http: httpx.AsyncClient, s
 
 
 async def test_slash_less_path_answers_the_same(http: httpx.AsyncClient, seeded: Seeded) -> None:
-    r = await http.post("/auth/token", data={"grant_type": "password", "username": seeded.username,
-                                             "password": seeded.password, "client_id": seeded.client_id,
-                                             "client_secret": seeded.client_secret})
+    r = await http.post(
+        "/auth/token",
+        data={
+            "grant_type": "password",
+            "username": seeded.username,
+            "password": seeded.password,
+            "client_id": seeded.client_id,
+            "client_secret": seeded.client_secret,
+        },
+    )
     assert r.status_code == 200
 
 
@@ -52,8 +59,9 @@ async def test_basic_auth_with_matching_body_client_id_is_accepted(http: httpx.A
     assert r.status_code == 200, r.text
 
 
-async def test_client_credentials_has_no_refresh_token(http: httpx.AsyncClient, app: TokenturnApp,
-                                                       settings: Settings) -> None:
+async def test_client_credentials_has_no_refresh_token(
+    http: httpx.AsyncClient, app: TokenturnApp, settings: Settings
+) -> None:
     cc = await seed(app.services.storage, settings, grant_types=frozenset({"client_credentials"}))
     r = await token(http, cc, grant_type="client_credentials", scope="read")
     assert r.status_code == 200
@@ -72,8 +80,9 @@ async def test_replay_within_grace_returns_the_same_pair_with_expires_in_countin
     assert b["expires_in"] == a["expires_in"] - 4
 
 
-async def test_reuse_after_grace_revokes_the_whole_family(http: httpx.AsyncClient, seeded: Seeded,
-                                                           clock: FakeClock) -> None:
+async def test_reuse_after_grace_revokes_the_whole_family(
+    http: httpx.AsyncClient, seeded: Seeded, clock: FakeClock
+) -> None:
     first = await password_grant(http, seeded)
     second = (await refresh(http, seeded, first["refresh_token"])).json()
     clock.advance(11)

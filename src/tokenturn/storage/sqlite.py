@@ -13,7 +13,8 @@ writers that do not take the lock (another program opening the file).
 Durability: ``synchronous=NORMAL`` in WAL mode. A committed rotation survives a crash or
 SIGKILL of the server (the WAL is in the OS page cache); on power loss the last transactions
 before the most recent checkpoint may be rolled back (SQLite docs, "WAL mode ... synchronous=NORMAL").
-Set ``?synchronous=FULL`` on the URL to fsync every commit.
+Set ``?synchronous=FULL`` on the URL to fsync every commit; ``?timeout=SECONDS`` bounds the wait for
+the write lock (default 10) before a request is answered 503.
 """
 
 from __future__ import annotations
@@ -86,7 +87,11 @@ class SQLiteStorage:
     @classmethod
     def from_url(cls, url: str) -> SQLiteStorage:
         path, options = path_from_url(url)
-        return cls(path, synchronous=options.get("synchronous", "NORMAL"))
+        try:
+            timeout_ms = int(float(options.get("timeout", "10")) * 1000)
+        except ValueError:
+            raise ValueError("TOKENTURN_DATABASE_URL: ?timeout= must be a number of seconds") from None
+        return cls(path, synchronous=options.get("synchronous", "NORMAL"), busy_timeout_ms=timeout_ms)
 
     # -- connection ---------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
@@ -118,7 +123,7 @@ class SQLiteStorage:
         conn = self._connect()
         try:
             yield conn
-        except sqlite3.OperationalError as exc:
+        except sqlite3.DatabaseError as exc:
             raise StorageUnavailable(f"SQLite read failed: {exc.sqlite_errorname}") from None
 
     @contextlib.contextmanager
@@ -137,7 +142,7 @@ class SQLiteStorage:
             conn.execute("COMMIT")
         except sqlite3.IntegrityError as exc:
             raise Conflict("a record with that key exists already") from exc
-        except sqlite3.OperationalError as exc:
+        except sqlite3.DatabaseError as exc:
             if conn.in_transaction:
                 with contextlib.suppress(sqlite3.Error):
                     conn.execute("ROLLBACK")
