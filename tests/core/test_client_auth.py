@@ -30,6 +30,7 @@ def basic(raw: str) -> dict[str, str]:
         (basic("a%3Ab:p%40ss+word"), {}, ClientCredentials("a:b", "p@ss word", "client_secret_basic")),
         (basic("app:s:with:colons"), {}, ClientCredentials("app", "s:with:colons", "client_secret_basic")),
         ({}, {"client_id": "spa"}, ClientCredentials("spa", None, "none")),
+        (basic("spa:"), {}, ClientCredentials("spa", None, "client_secret_basic")),  # public client via Basic
     ],
 )
 def test_extract_credentials(headers: dict[str, str], form: dict[str, str], expected: ClientCredentials) -> None:
@@ -68,6 +69,7 @@ def test_secret_never_appears_in_repr() -> None:
         (CONFIDENTIAL, ClientCredentials("app", None, "none"), False),  # secret missing
         (None, ClientCredentials("ghost", SECRET, "client_secret_post"), False),  # unknown client
         (PUBLIC, ClientCredentials("spa", None, "none"), True),
+        (PUBLIC, ClientCredentials("spa", None, "client_secret_basic"), True),
         (PUBLIC, ClientCredentials("spa", "guess", "client_secret_post"), False),
     ],
 )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
@@ -21,6 +22,7 @@ from tokenturn.core.models import Client
 
 Method = Literal["client_secret_basic", "client_secret_post", "none"]
 _DUMMY_HASH = b"\x00" * 32
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +44,7 @@ def _decode_basic(value: str) -> tuple[str, str]:
     if not sep or not raw_id:
         raise InvalidClient("The Basic credentials are malformed.")
     client_id, secret = unquote_plus(raw_id), unquote_plus(raw_secret)
-    if any(ord(c) < 0x20 or c == "\x7f" for c in client_id + secret):
+    if _CONTROL.search(client_id) or _CONTROL.search(secret):
         raise InvalidClient("The Basic credentials are malformed.")
     return client_id, secret
 
@@ -61,7 +63,8 @@ def extract_credentials(headers: Mapping[str, str], form: Mapping[str, str]) -> 
             raise InvalidRequest("The client authenticated two ways at once (Basic and client_secret).")
         if body_id is not None and body_id != client_id:
             raise InvalidRequest("The body client_id does not match the Basic credentials.")
-        return ClientCredentials(client_id, secret, "client_secret_basic")
+        # An empty Basic password is how some libraries present a public client.
+        return ClientCredentials(client_id, secret or None, "client_secret_basic")
     if body_id is None:
         raise InvalidClient("Client authentication is missing.")
     if body_secret is not None:
