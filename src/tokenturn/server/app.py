@@ -19,9 +19,17 @@ from tokenturn.core.errors import OAuthError, TemporarilyUnavailable
 from tokenturn.core.http import HttpRequest, Response, error_response, json_response
 from tokenturn.core.request import has_basic
 from tokenturn.passwords import passwords_for
+from tokenturn.server import metrics
 from tokenturn.server.asgi import ClientDisconnected, Receive, Scope, Send, send_response, to_request
+from tokenturn.server.introspect import IntrospectionEndpoint
 from tokenturn.server.limits import FailureLimiter, MemoryLimiter
 from tokenturn.server.logs import configure
+from tokenturn.server.me import MeEndpoint
+from tokenturn.server.metadata import MetadataEndpoint
+from tokenturn.server.openapi import OpenAPIEndpoint
+from tokenturn.server.purge import BackgroundPurge
+from tokenturn.server.resource import BearerAuth
+from tokenturn.server.revoke import RevocationEndpoint
 from tokenturn.server.services import Services
 from tokenturn.server.token_endpoint import TokenEndpoint
 from tokenturn.storage import Storage, StorageUnavailable, open_storage
@@ -49,6 +57,10 @@ async def build_services(
     if secret is None:  # pragma: no cover - settings validation requires a key for PostgreSQL
         raise RuntimeError("TOKENTURN_SECRET_KEY is required")
     passwords = passwords_for(settings)
+    if limiter is None and settings.redis_url is not None:
+        from tokenturn.server.redis_limits import RedisLimiter
+
+        limiter = RedisLimiter.from_url(settings.redis_url)
     return Services(settings, storage, Keys(secret), passwords, limiter or MemoryLimiter(), clock)
 
 
@@ -68,6 +80,8 @@ class TokenturnApp:
         self._services: Services | None = None
         self._start_lock = asyncio.Lock()
         self.routes: dict[str, Endpoint] = {}
+        self._labels: dict[str, str] = {}  # path -> metrics label (a small fixed set)
+        self._purge: BackgroundPurge | None = None
 
     @property
     def services(self) -> Services:
@@ -84,10 +98,20 @@ class TokenturnApp:
             )
             self.routes = self._routes(services)
             self._services = services
+            self._purge = BackgroundPurge(
+                services.storage, services.clock, self.settings.purge_interval, self.settings.purge_retention
+            )
+            self._purge.start()
 
     async def shutdown(self) -> None:
+        if self._purge is not None:
+            await self._purge.stop()
+            self._purge = None
         if self._services is not None:
             await self._services.storage.close()
+            aclose = getattr(self._services.limiter, "aclose", None)
+            if self._limiter is None and aclose is not None:  # a limiter we built (Redis): ours to close
+                await aclose()
             self._services = None
 
     def _routes(self, services: Services) -> dict[str, Endpoint]:
@@ -98,6 +122,24 @@ class TokenturnApp:
             "/healthz": self._healthz,
             "/readyz": self._readyz,
         }
+        revoke, introspect = RevocationEndpoint(services), IntrospectionEndpoint(services)
+        bearer = BearerAuth(services.storage, services.keys, clock=services.clock)
+        me = MeEndpoint(bearer, services.settings.cors_origins)
+        labels = {"/auth/token/": "token", "/auth/token": "token", "/healthz": "healthz", "/readyz": "readyz"}
+        for path, label, endpoint in (
+            ("/auth/revoke_token/", "revoke", revoke),
+            ("/auth/revoke_token", "revoke", revoke),
+            ("/auth/introspect/", "introspect", introspect),
+            ("/auth/introspect", "introspect", introspect),
+            ("/v1/me/", "me", me),
+            ("/v1/me", "me", me),
+            ("/.well-known/oauth-authorization-server", "metadata", MetadataEndpoint(services)),
+            ("/openapi.json", "openapi", OpenAPIEndpoint(services)),
+            ("/metrics", "metrics", self._metrics),
+        ):
+            routes[path] = endpoint
+            labels[path] = label
+        self._labels = labels
         return routes
 
     # -- tiny endpoints -----------------------------------------------------------------------
@@ -110,6 +152,9 @@ class TokenturnApp:
         except StorageUnavailable:
             return json_response(503, {"status": "unavailable"}, extra=(("retry-after", "2"),))
         return json_response(200, {"status": "ready"})
+
+    async def _metrics(self, request: HttpRequest) -> Response:
+        return metrics.exposition()
 
     # -- ASGI ---------------------------------------------------------------------------------
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -140,8 +185,10 @@ class TokenturnApp:
             except StorageUnavailable:
                 await send_response(send, error_response(TemporarilyUnavailable()))
                 return
+        started = time.perf_counter()
         endpoint = self.routes.get(scope["path"])
         if endpoint is None:
+            metrics.observe("other", NOT_FOUND, time.perf_counter() - started)
             await send_response(send, NOT_FOUND)
             return
         request: HttpRequest | None = None
@@ -165,6 +212,7 @@ class TokenturnApp:
             )
             response = error_response(TemporarilyUnavailable("An unexpected error occurred; retry shortly."))
         self._audit(response)
+        metrics.observe(self._labels.get(scope["path"], "other"), response, time.perf_counter() - started)
         await send_response(send, response)
 
     @staticmethod

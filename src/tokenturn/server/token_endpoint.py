@@ -23,6 +23,7 @@ from tokenturn.core.models import (
 )
 from tokenturn.core.request import check_framing
 from tokenturn.core.response import token_response
+from tokenturn.server import metrics
 from tokenturn.server.services import Services
 
 log = logging.getLogger("tokenturn.audit")
@@ -128,6 +129,7 @@ class TokenEndpoint:
             )
         except refresh_token.ReuseDetected as exc:
             revoked = await storage.revoke_family(exc.family_id, int(now))
+            metrics.reuse_detected(revoked)
             log.warning(
                 "refresh token reuse",
                 extra={

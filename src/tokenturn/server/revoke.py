@@ -1,0 +1,64 @@
+"""``POST /auth/revoke_token/`` (RFC 7009; contract §2): load, decide (:mod:`tokenturn.core.revocation`), persist.
+
+Framing and client authentication are the token endpoint's (same helpers, same failure limits):
+POST only, form body, 64 KiB, no credentials or tokens in the query string. The parameters are
+checked before any storage is touched. The answer is ``200`` with an empty body whether the token
+was known or not (RFC 7009 §2.2); a store that cannot be reached raises
+:class:`StorageUnavailable`, which the app answers ``503`` — never a 200 that revoked nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tokenturn.core.grants.base import require
+from tokenturn.core.http import NO_STORE, HttpRequest, Response
+from tokenturn.core.models import AccessToken, RefreshToken
+from tokenturn.core.request import check_framing
+from tokenturn.core.revocation import (
+    ACCESS,
+    RevokeAccessToken,
+    RevokeFamily,
+    decide_revocation,
+    lookup_order,
+)
+from tokenturn.server.services import Services
+
+
+class RevocationEndpoint:
+    def __init__(self, services: Services) -> None:
+        self.s = services
+
+    async def __call__(self, request: HttpRequest) -> Response:
+        form = check_framing(request)
+        (token,) = require(form, "token")
+        now = self.s.clock()
+        client = await self.s.authenticate_client(request, form, now)
+        access, refresh = await self._find(token, form.get("token_type_hint"))
+        decision = decide_revocation(client, access, refresh)
+        storage, t = self.s.storage, int(now)
+        audit: dict[str, Any] = {"event": "token.revoked", "client_id": client.client_id}
+        if isinstance(decision, RevokeFamily):
+            revoked = await storage.revoke_family(decision.family_id, t)
+            audit.update(kind="family", family_id=decision.family_id, changed=revoked)
+        elif isinstance(decision, RevokeAccessToken):
+            revoked = await storage.revoke_access_token(decision.token_hash, t)
+            audit.update(kind="access_token", family_id=decision.family_id, changed=revoked)
+        else:
+            # Nothing to log at INFO: an unknown token is not an event (and may be a probe).
+            audit = {"kind": "unknown"}
+        return Response(200, NO_STORE, b"", audit)
+
+    async def _find(self, token: str, hint: str | None) -> tuple[AccessToken | None, RefreshToken | None]:
+        """The first record found, in :func:`lookup_order`; usually one indexed lookup."""
+        token_hash = self.s.keys.hash_token(token)
+        for kind in lookup_order(token, hint):
+            if kind == ACCESS:
+                access = await self.s.storage.get_access_token(token_hash)
+                if access is not None:
+                    return access, None
+            else:
+                refresh = await self.s.storage.get_refresh_token(token_hash)
+                if refresh is not None:
+                    return None, refresh
+        return None, None
