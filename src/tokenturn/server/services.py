@@ -41,14 +41,25 @@ class Services:
             raise TooManyRequests(wait)
 
     async def authenticate_client(self, request: HttpRequest, form: Mapping[str, str], now: float) -> Client:
-        """Client authentication with the per-client and per-address failure limits."""
+        """Client authentication under the per-client and per-address failure limits.
+
+        Over a limit, a failed attempt is answered 429 (and not counted, so the limit decays), but
+        a request with the right credentials still passes: client secrets are server-generated
+        with 256 bits, so the limit is not what stops guessing, and an attacker sending bad
+        secrets under a victim's client_id (or from a shared address) must not lock it out.
+        """
         creds = extract_credentials(request.headers, form)
         client_key, addr_key = f"client:{creds.client_id}", f"addr:{request.client_host}"
-        await self.check_limit(client_key, "client", now)
-        await self.check_limit(addr_key, "address", now)
+        limits = self.settings
+        wait = max(
+            await self.limiter.retry_after(client_key, limits.rate_limit_client, now),
+            await self.limiter.retry_after(addr_key, limits.rate_limit_address, now),
+        )
         try:
             return authenticate(await self.storage.get_client(creds.client_id), creds, self.keys)
         except InvalidClient:
-            await self.limiter.record_failure(client_key, self.settings.rate_limit_client, now)
-            await self.limiter.record_failure(addr_key, self.settings.rate_limit_address, now)
+            if wait:
+                raise TooManyRequests(wait) from None
+            await self.limiter.record_failure(client_key, limits.rate_limit_client, now)
+            await self.limiter.record_failure(addr_key, limits.rate_limit_address, now)
             raise
