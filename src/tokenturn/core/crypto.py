@@ -32,8 +32,12 @@ def new_token(prefix: str) -> str:
     return prefix + b64url(secrets.token_bytes(32))
 
 
+_ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+
 def new_client_id() -> str:
-    return b64url(secrets.token_bytes(15))
+    """20 alphanumerics (119 bits): unreserved, and never starting with "-" (a command-line option)."""
+    return "".join(secrets.choice(_ALNUM) for _ in range(20))
 
 
 def constant_time_equal(a: bytes, b: bytes) -> bool:

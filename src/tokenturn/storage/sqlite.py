@@ -57,6 +57,15 @@ WHERE a.token_hash = ?
 """
 
 
+def _storable(text: str) -> bool:
+    """Text SQLite can hold: a lone surrogate (from a command line, never from HTTP) can match nothing."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _client(row: Any) -> Client:
     return Client(row[0], row[1], row[2], frozenset(row[3].split()), frozenset(row[4].split()), bool(row[5]), row[6])
 
@@ -195,6 +204,8 @@ class SQLiteStorage:
 
     # -- clients ------------------------------------------------------------------------------
     async def get_client(self, client_id: str) -> Client | None:
+        if not _storable(client_id):
+            return None
         with self._read() as conn:
             row = conn.execute(
                 "SELECT client_id, name, secret_hash, grant_types, scope, introspection, created_at "
@@ -227,6 +238,8 @@ class SQLiteStorage:
         return [_client(r) for r in rows]
 
     async def delete_client(self, client_id: str) -> bool:
+        if not _storable(client_id):
+            return False
         with self._write() as conn:
             deleted = conn.execute("DELETE FROM clients WHERE client_id = ?", (client_id,)).rowcount
             if deleted:
@@ -240,6 +253,8 @@ class SQLiteStorage:
         return bool(deleted)
 
     async def set_client_secret(self, client_id: str, secret_hash: bytes) -> bool:
+        if not _storable(client_id):
+            return False
         with self._write() as conn:
             n = conn.execute(
                 "UPDATE clients SET secret_hash = ? WHERE client_id = ? AND secret_hash IS NOT NULL",
@@ -249,6 +264,8 @@ class SQLiteStorage:
 
     # -- users --------------------------------------------------------------------------------
     async def get_user(self, username: str) -> User | None:
+        if not _storable(username):
+            return None
         with self._read() as conn:
             row = conn.execute(
                 "SELECT username, password_hash, disabled, created_at FROM users WHERE username = ?",
@@ -271,6 +288,8 @@ class SQLiteStorage:
         return [User(r[0], r[1], bool(r[2]), r[3]) for r in rows]
 
     async def set_user_disabled(self, username: str, disabled: bool) -> bool:
+        if not _storable(username):
+            return False
         with self._write() as conn:
             n = conn.execute("UPDATE users SET disabled = ? WHERE username = ?", (int(disabled), username)).rowcount
         return bool(n)
@@ -348,6 +367,8 @@ class SQLiteStorage:
         return AccessToken(row[0], row[1], row[2], row[3], row[4], row[5], row[6], bool(row[7]))
 
     async def revoke_family(self, family_id: str, now: int) -> bool:
+        if not _storable(family_id):
+            return False
         with self._write() as conn:
             n = conn.execute(
                 "UPDATE families SET revoked_at = ? WHERE family_id = ? AND revoked_at IS NULL",
