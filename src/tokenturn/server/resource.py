@@ -99,6 +99,14 @@ class BearerAuth:
                 self._storage, self._keys = storage, Keys(secret)
         return self._storage, self._keys
 
+    async def close(self) -> None:
+        """Close a store this helper opened itself (call it from your app's shutdown)."""
+        if self._settings is not None and self._storage is not None:
+            storage, self._storage = self._storage, None
+            close = getattr(storage, "close", None)
+            if close is not None:
+                await close()
+
     async def authenticate(
         self, headers: Mapping[str, str], query: str = "", required: Iterable[str] = ()
     ) -> Principal:

@@ -18,6 +18,9 @@ from typing import Protocol
 
 from tokenturn.core.models import AccessToken, Client, Issue, RefreshToken, Rotation, User
 
+#: The longest refresh grace window settings allow (``TOKENTURN_REFRESH_GRACE_SECONDS`` is 0 to 60).
+MAX_GRACE_SECONDS = 60
+
 
 class StorageError(Exception):
     """Base of the storage errors; messages never contain token or secret material."""
@@ -76,6 +79,13 @@ class Storage(ClientStore, UserStore, TokenStore, Protocol):
         """Raise :class:`StorageUnavailable` unless the database answers."""
 
     async def purge(self, now: int, retention: int, batch: int = 1000) -> int:
-        """Delete up to ``batch`` records that are expired or revoked for over ``retention`` seconds."""
+        """Delete up to ``batch`` records that are expired or revoked for over ``retention`` seconds.
+
+        What must survive, because reuse detection and the grace window read it (RFC 9700 §4.14.2):
+        a *used* refresh token is kept until its family is deleted (family ended or revoked, plus
+        ``retention``), however long ago its own idle lifetime ended; an access token is kept for
+        at least :data:`MAX_GRACE_SECONDS` after it expired or was revoked, even with a zero
+        ``retention`` (a grace-window replay looks up the successor access token).
+        """
 
     async def close(self) -> None: ...

@@ -32,7 +32,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from tokenturn.core.models import AccessToken, Client, Issue, RefreshToken, Rotation, User
-from tokenturn.storage.base import Conflict, StorageUnavailable
+from tokenturn.storage.base import MAX_GRACE_SECONDS, Conflict, StorageUnavailable
 
 _SYNC_LEVELS = ("OFF", "NORMAL", "FULL", "EXTRA")
 
@@ -387,11 +387,14 @@ class SQLiteStorage:
     async def purge(self, now: int, retention: int, batch: int = 1000) -> int:
         """Expired or revoked records past ``retention``; used refresh tokens live as long as their family."""
         cutoff = now - retention
+        # A grace-window replay looks up the successor access token: never purge one younger than the
+        # longest grace window, even with a zero retention, or a legitimate retry would look like reuse.
+        access_cutoff = min(cutoff, now - MAX_GRACE_SECONDS)
         with self._write() as conn:
             n = conn.execute(
                 "DELETE FROM access_tokens WHERE token_hash IN (SELECT token_hash FROM access_tokens "
                 "WHERE expires_at < ? OR revoked_at < ? LIMIT ?)",
-                (cutoff, cutoff, batch),
+                (access_cutoff, access_cutoff, batch),
             ).rowcount
             n += conn.execute(
                 "DELETE FROM refresh_tokens WHERE token_hash IN (SELECT token_hash FROM refresh_tokens "
