@@ -1,4 +1,4 @@
-"""Prometheus metrics (``GET /metrics``, text exposition format 0.0.4) — cheap enough for the hot path.
+"""Prometheus metrics (``GET /metrics``, Prometheus text exposition format) — cheap enough for the hot path.
 
 What is counted: tokens issued by grant, refreshes (rotated or replayed inside the grace window),
 refresh-token reuse detections (RFC 9700 §4.14.2), family revocations by reason, single
