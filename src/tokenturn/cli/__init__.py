@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from tokenturn.cli import admin as _admin  # noqa: F401  (registers commands)
 from tokenturn.cli import proxy as _proxy  # noqa: F401
+from tokenturn.cli import remote as _remote  # noqa: F401
 from tokenturn.cli import serve as _serve  # noqa: F401
 from tokenturn.cli._common import app
 
