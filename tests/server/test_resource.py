@@ -215,3 +215,24 @@ async def test_an_unreachable_store_is_503_never_a_pass(settings: Settings) -> N
         assert r.json()["error"] == "temporarily_unavailable"
         r = await client.get("/reports", headers={"Authorization": "Bearer tt_at_" + "a" * 43})
         assert r.status_code == 503
+
+
+async def test_the_documented_example_app_works(http: httpx.AsyncClient, app: TokenturnApp, seeded: Seeded) -> None:
+    """docs/examples/protected_app.py, as docs/server.md shows it, against a real store."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "docs" / "examples" / "protected_app.py"
+    spec = importlib.util.spec_from_file_location("protected_app", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    example = module.create_app(BearerAuth(app.services.storage, app.services.keys, clock=app.services.clock))
+    tokens = await password_grant(http, seeded, scope="read")
+    headers = {"Authorization": f"Bearer {tokens['access_token']}"}
+    async with await user_client(example) as client:
+        assert (await client.get("/reports", headers=headers)).json()["user"] == seeded.username
+        r = await client.get("/admin/settings", headers=headers)
+        assert_bearer_error(r, 403, "insufficient_scope", 'Bearer error="insufficient_scope", scope="admin"')
+        assert (await client.get("/api/whoami", headers=headers)).json()["scope"] == "read"
+        assert (await client.get("/api/whoami")).status_code == 401
