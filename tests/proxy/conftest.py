@@ -8,8 +8,11 @@ its audit log (stderr) is kept so tests can count real upstream rotations.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +20,7 @@ import httpx
 import pytest
 
 from tokenturn.proxy import ProxyApp, ProxyConfig
-from tokenturn.testing import Seeded, ServerProcess, seed_sync
+from tokenturn.testing import Seeded, ServerProcess, seed_sync, wait_until_up
 
 PROXY_ADDRESS = ("198.51.100.7", 50000)
 PROXY_BASE = "http://proxy.test"
@@ -116,3 +119,26 @@ def assert_proxy_error(r: httpx.Response, status: int, error: str) -> None:
     assert body["error"] == error, body
     assert r.headers["cache-control"] == "no-store"
     assert r.headers["content-type"] == "application/json"
+
+
+@contextmanager
+def proxy_process(args: list[str], *, secret: str | None, port: int, log_path: Path) -> Iterator[str]:
+    """``tokenturn proxy`` in a child process on ``port``; yields its base URL; stops it by its pid."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TOKENTURN_")}
+    if secret is not None:
+        env["TOKENTURN_PROXY_CLIENT_SECRET"] = secret
+    with open(log_path, "ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tokenturn", "proxy", "--port", str(port), *args], env=env, stdout=out, stderr=out
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_until_up(url, proc=proc)
+            yield url
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
