@@ -88,15 +88,20 @@ def pg_database() -> Iterator[str]:
         run_sync(lambda: pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-@pytest.fixture
-def pg_url(pg_database: str) -> str:
+def new_schema_url(pg_database: str, **query: str) -> str:
     """A fresh, empty schema in the session database, as a ``TOKENTURN_DATABASE_URL``."""
     if not pg_database:
         skip_backend("PostgreSQL", SKIPPED.get("PostgreSQL", "unknown"))
     schema = f"s_{secrets.token_hex(6)}"
     run_sync(lambda: pg_admin(f'CREATE SCHEMA "{schema}"', pg_database))
     database = urlsplit(pg_database).path.lstrip("/")
-    return with_database(pg_database, database, search_path=schema, pool_max="4")
+    return with_database(pg_database, database, search_path=schema, **{"pool_max": "4", **query})
+
+
+@pytest.fixture
+def pg_url(pg_database: str) -> str:
+    """A fresh, empty schema of this test's own (see :func:`new_schema_url`)."""
+    return new_schema_url(pg_database)
 
 
 @pytest.fixture(scope="session")
@@ -114,13 +119,17 @@ def redis_available() -> str:
     return REDIS_TEST_URL
 
 
-@pytest.fixture
-def redis_url(redis_available: str) -> str:
-    """The Redis URL with a key prefix of this test's own (concurrent runs share the server)."""
+def new_redis_url(redis_available: str) -> str:
+    """The Redis URL with a key prefix of its own (concurrent runs share the server)."""
     if not redis_available:
         skip_backend("Redis", SKIPPED.get("Redis", "unknown"))
     sep = "&" if "?" in redis_available else "?"
     return f"{redis_available}{sep}key_prefix=tt-{secrets.token_hex(6)}:"
+
+
+@pytest.fixture
+def redis_url(redis_available: str) -> str:
+    return new_redis_url(redis_available)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
@@ -132,3 +141,13 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.write_line(
             "Start it (see .ci/run) to run the multi-node suites; CI must not be green without it.", red=True
         )
+
+
+async def pg_connect(database_url: str) -> Any:
+    """A plain asyncpg connection to a ``TOKENTURN_DATABASE_URL`` (our pool options taken off)."""
+    import asyncpg
+
+    from tokenturn.storage.postgres import split_url
+
+    dsn, _ = split_url(database_url)
+    return await asyncpg.connect(dsn, timeout=5)
