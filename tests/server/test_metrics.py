@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tokenturn.server import metrics
@@ -88,3 +92,26 @@ async def test_odd_paths_and_odd_input_do_not_grow_the_series(http: httpx.AsyncC
         await http.get(f"/nothing-{i}")
         await http.post("/auth/token/", data={"grant_type": f"weird-{i}"})
     assert series() == start
+
+
+def test_multiprocess_dir_is_fresh_for_a_run_and_removed_after(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(metrics.MULTIPROC_ENV, raising=False)
+    with metrics.multiprocess_dir() as path:
+        assert os.environ[metrics.MULTIPROC_ENV] == path
+        assert os.path.isdir(path) and not os.listdir(path)
+    assert not os.path.exists(path)
+    assert metrics.MULTIPROC_ENV not in os.environ
+
+
+def test_an_operators_multiprocess_dir_is_kept(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    chosen = tmp_path / "prom"
+    monkeypatch.setenv(metrics.MULTIPROC_ENV, str(chosen))
+    with metrics.multiprocess_dir() as path:
+        assert path == str(chosen)
+    assert chosen.is_dir()
+
+
+def test_a_process_counting_in_memory_exposes_its_own_registry() -> None:
+    """In-process (as here, and ``serve`` with one worker) /metrics is never an empty directory's view."""
+    assert not metrics.multiprocess_enabled()
+    assert b"tokenturn_tokens_issued" in metrics.exposition().body

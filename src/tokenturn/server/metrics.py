@@ -29,6 +29,7 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client import multiprocess as _multiprocess
+from prometheus_client import values as _values
 
 from tokenturn.core.http import Response
 from tokenturn.core.models import GRANT_TYPES
@@ -146,7 +147,13 @@ def reuse_detected(family_revoked: bool) -> None:
 
 
 def multiprocess_enabled() -> bool:
-    return bool(os.environ.get(MULTIPROC_ENV))
+    """Whether this process's values live in the shared directory.
+
+    Decided by prometheus-client when it was first imported, not by the variable now: a process
+    that imported it before the variable was set (``serve`` with one worker) counts in memory,
+    and must expose its own registry, not an empty directory.
+    """
+    return _values.ValueClass is not _values.MutexValue
 
 
 def exposition() -> Response:
