@@ -10,9 +10,9 @@ import dataclasses
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from tokenturn.client import SERVERS as NAMED_UPSTREAMS
 from tokenturn.config import RateLimit
 
-NAMED_UPSTREAMS = {"testnet": "https://testnet.bakrypt.io", "mainnet": "https://bakrypt.io"}
 TOKEN_PATH = "/auth/token/"
 REVOKE_PATH = "/auth/revoke_token/"
 #: Per source address. A person's tabs need a few refreshes a minute; a login form, a few tries.

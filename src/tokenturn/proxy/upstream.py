@@ -1,11 +1,12 @@
 """The proxy's only door to the token service: token (RFC 6749 §4.3, §6) and revocation (RFC 7009 §2).
 
-The proxy must hand back the upstream's *exact* status and JSON body, so this module returns the raw
-answer (:class:`UpstreamAnswer`) rather than a typed success-or-exception; transport failures are a
-separate branch (:class:`UpstreamUnavailable`, :class:`UpstreamTimeout`), as in the client SDK.
-Every upstream call goes through here, so moving onto the SDK's transport is a change to this file only.
-Client authentication is ``client_secret_post`` like the seed (RFC 6749 §2.3.1); a public client
-sends its ``client_id`` alone.
+Built on the client SDK: the SDK's :class:`~tokenturn.client.TokenClient` encodes the request (its
+client authentication, ``client_secret_post`` like the seed, RFC 6749 §2.3.1) and drives it over
+httpx, and its :class:`~tokenturn.client.TransportError` is the "could not ask" branch. The proxy must
+hand back the upstream's *exact* status and JSON body, so it runs the SDK's one-exchange flow and keeps
+the raw reply instead of the SDK's parsed token or typed OAuth error. No retries here (the browser
+decides), and one overall deadline: hung upstream -> :class:`UpstreamTimeout` (504), anything else
+that is not an answer -> :class:`UpstreamUnavailable` (502).
 """
 
 from __future__ import annotations
@@ -18,10 +19,15 @@ from typing import Any
 
 import httpx
 
+from tokenturn.client import TokenClient, TransportError
+from tokenturn.client._flow import form_call
+from tokenturn.client._retry import NO_RETRY, Reply, exchange
 from tokenturn.proxy.config import ProxyConfig
 
-#: An upstream answer bigger than this is not a token response; refuse it instead of buffering it.
+#: An upstream answer bigger than this is not a token response; refuse it rather than forward it.
 MAX_UPSTREAM_BODY = 256 * 1024
+#: httpx's own timeouts are set past the proxy's deadline so that a hang is always *our* deadline (504).
+HTTPX_SLACK = 1.0
 
 
 class UpstreamUnavailable(Exception):
@@ -56,73 +62,66 @@ class UpstreamAnswer:
 
 
 class Upstream:
-    """An HTTP client for the upstream's token and revocation endpoints, with one overall deadline."""
+    """The upstream's token and revocation endpoints, through one pooled transport shared by every call."""
 
     def __init__(self, config: ProxyConfig, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
-        self._config = config
-        self._client = httpx.AsyncClient(
-            transport=transport,
-            timeout=httpx.Timeout(config.timeout),
-            follow_redirects=False,  # a redirected POST would lose its body or, worse, its credentials
-            headers={"accept": "application/json", "user-agent": "tokenturn-proxy"},
-            trust_env=False,
+        self._timeout = config.timeout
+        # Shared and pooled: the SDK's async driver leaves a given transport open between calls.
+        self._transport = transport or httpx.AsyncHTTPTransport(retries=0, trust_env=False)
+        self._client = TokenClient(
+            config.upstream,
+            client_id=config.client_id,
+            client_secret=config.client_secret,
+            timeout=config.timeout + HTTPX_SLACK,
+            retry=NO_RETRY,
+            async_transport=self._transport,
         )
 
-    def _credentials(self) -> dict[str, str]:
-        creds = {"client_id": self._config.client_id}
-        if self._config.client_secret:
-            creds["client_secret"] = self._config.client_secret
-        return creds
-
     async def refresh(self, refresh_token: str) -> UpstreamAnswer:
-        form = {"grant_type": "refresh_token", "refresh_token": refresh_token, **self._credentials()}
-        return await self._post(self._config.token_url, form)
+        params = {"grant_type": "refresh_token", "refresh_token": refresh_token}
+        return await self._post(self._client.endpoints.token, params)
 
     async def password(self, username: str, password: str) -> UpstreamAnswer:
-        form = {"grant_type": "password", "username": username, "password": password, **self._credentials()}
-        return await self._post(self._config.token_url, form)
+        params = {"grant_type": "password", "username": username, "password": password}
+        return await self._post(self._client.endpoints.token, params)
 
     async def revoke(self, refresh_token: str) -> UpstreamAnswer:
-        form = {"token": refresh_token, "token_type_hint": "refresh_token", **self._credentials()}
-        return await self._post(self._config.revoke_url, form, empty_ok=True)
+        params = {"token": refresh_token, "token_type_hint": "refresh_token"}
+        return await self._post(self._client.endpoints.revoke, params, empty_ok=True)
 
-    async def _post(self, url: str, form: dict[str, str], *, empty_ok: bool = False) -> UpstreamAnswer:
+    async def _post(self, url: str, params: Mapping[str, str | None], *, empty_ok: bool = False) -> UpstreamAnswer:
+        call = form_call(url, self._client.credentials, params)
         try:
-            async with asyncio.timeout(self._config.timeout):
-                async with self._client.stream("POST", url, data=form) as response:
-                    body = await _read_capped(response)
-        except (TimeoutError, httpx.TimeoutException) as exc:
+            async with asyncio.timeout(self._timeout):
+                reply: Reply = await self._client.arun(exchange(call, NO_RETRY, idempotent=False))
+        except TimeoutError:
             raise UpstreamTimeout(
-                f"The token service did not answer within {self._config.timeout:g} s; retry shortly.",
-                detail=type(exc).__name__,
+                f"The token service did not answer within {self._timeout:g} s; retry shortly.", detail="timeout"
             ) from None
-        except httpx.HTTPError as exc:
+        except TransportError as exc:
+            # The SDK's message names the failure kind and host only; keep just the kind for the log.
             raise UpstreamUnavailable(
-                "The token service could not be reached; retry shortly.", detail=type(exc).__name__
+                "The token service could not be reached; retry shortly.", detail=str(exc).split(":", 1)[0]
             ) from None
-        if not body.strip() and empty_ok:
-            return UpstreamAnswer(response.status_code, b"", {}, response.headers.get("retry-after"))
-        try:
-            payload = json.loads(body)
-        except ValueError:
-            payload = None
-        if not isinstance(payload, dict):
-            raise UpstreamUnavailable(
-                f"The token service answered {response.status_code} without a JSON object; retry shortly.",
-                detail="non-JSON answer",
-            )
-        return UpstreamAnswer(response.status_code, body, payload, response.headers.get("retry-after"))
+        return _answer(reply, empty_ok=empty_ok)
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        await self._transport.aclose()
 
 
-async def _read_capped(response: httpx.Response) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.aiter_bytes():
-        size += len(chunk)
-        if size > MAX_UPSTREAM_BODY:
-            raise UpstreamUnavailable("The token service gave an oversized answer.", detail="oversized answer")
-        chunks.append(chunk)
-    return b"".join(chunks)
+def _answer(reply: Reply, *, empty_ok: bool) -> UpstreamAnswer:
+    retry_after = reply.headers.get("retry-after")
+    if len(reply.body) > MAX_UPSTREAM_BODY:
+        raise UpstreamUnavailable("The token service gave an oversized answer.", detail="oversized answer")
+    if empty_ok and not reply.body.strip():
+        return UpstreamAnswer(reply.status, b"", {}, retry_after)
+    try:
+        payload = json.loads(reply.body)
+    except ValueError:
+        payload = None
+    if not isinstance(payload, dict):
+        raise UpstreamUnavailable(
+            f"The token service answered {reply.status} without a JSON object; retry shortly.",
+            detail="non-JSON answer",
+        )
+    return UpstreamAnswer(reply.status, reply.body, payload, retry_after)
