@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -184,6 +185,8 @@ class TokenClient:
             with self._sync_lock:
                 if self._sync is None:
                     self._sync = httpx.Client(transport=self._transport, timeout=self._timeout)
+                    # A client dropped without close() still closes its pooled sockets when collected.
+                    weakref.finalize(self, self._sync.close)
                 client = self._sync
         try:
             response = client.request(call.method, call.url, headers=call.headers, content=call.body)
