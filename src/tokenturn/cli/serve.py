@@ -105,22 +105,26 @@ def serve(
         f"{'SQLite' if settings.is_embedded else 'PostgreSQL'})",
         highlight=False,
     )
+    # Several workers sum their metrics through prometheus-client's multiprocess files.
+    from tokenturn.server import metrics
+
     try:
-        uvicorn.run(
-            "tokenturn.server.app:app_from_environment",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            http="httptools",
-            loop="uvloop",
-            access_log=False,
-            log_level="warning",
-            server_header=False,
-            proxy_headers=bool(settings.trusted_proxies),
-            forwarded_allow_ips=",".join(settings.trusted_proxies) or None,
-            timeout_graceful_shutdown=10,
-        )
+        with metrics.multiprocess_dir():
+            uvicorn.run(
+                "tokenturn.server.app:app_from_environment",
+                factory=True,
+                host=host,
+                port=port,
+                workers=workers,
+                http="httptools",
+                loop="uvloop",
+                access_log=False,
+                log_level="warning",
+                server_header=False,
+                proxy_headers=bool(settings.trusted_proxies),
+                forwarded_allow_ips=",".join(settings.trusted_proxies) or None,
+                timeout_graceful_shutdown=10,
+            )
     except SystemExit as exc:
         if exc.code:
             fail(f"the server stopped (exit {exc.code})")
