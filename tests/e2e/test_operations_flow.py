@@ -106,8 +106,9 @@ def test_metrics_add_up_across_workers(server: ServerProcess, seeded: Seeded) ->
         password_grant(server, seeded)
     # Whichever worker answers the scrape, it reports every worker's requests.
     assert {issued(server) - before for _ in range(6)} == {6.0}
-    # Both workers write to the shared directory (one file per process and metric type).
-    assert len(list(Path(server.env["PROMETHEUS_MULTIPROC_DIR"]).glob("counter_*.db"))) == 2
+    # Both workers write to the shared directory (one file per process and metric type; the
+    # supervising process, which serves nothing, may hold one too).
+    assert len(list(Path(server.env["PROMETHEUS_MULTIPROC_DIR"]).glob("counter_*.db"))) >= 2
 
 
 def test_purge_runs_safely_while_serving(server: ServerProcess, seeded: Seeded) -> None:
