@@ -152,3 +152,19 @@ async def test_an_unreachable_database_is_storage_unavailable(unreachable_url: s
             await store.get_refresh_token(h())
     finally:
         await store.close()
+
+
+async def test_a_value_the_database_cannot_store_is_a_storage_error_not_unavailable(storage: Storage) -> None:
+    """A write the backend refuses is a :class:`StorageError` (never a raw driver error); lookups still work."""
+    from tokenturn.storage import StorageError
+
+    huge = "\u65e5" * 5000  # over PostgreSQL's btree entry limit; SQLite takes it
+    refused: StorageError | None = None
+    try:
+        await make_user(storage, huge)
+    except StorageError as exc:
+        refused = exc
+    if refused is None:
+        assert await storage.get_user(huge) is not None
+    assert not isinstance(refused, StorageUnavailable)
+    assert await storage.get_user(huge[:10]) is None

@@ -183,3 +183,18 @@ async def test_purge_deletes_at_most_a_batch_per_call(storage: Storage) -> None:
         await storage.save_issue(Issue("p", AccessToken(h(), client.client_id, None, "read", NOW - 500, NOW - 400)))
     assert await storage.purge(NOW, 0, batch=5) == 5
     assert await storage.purge(NOW, 0, batch=5) == 2
+
+
+async def test_purge_keeps_access_tokens_for_the_longest_grace_window(storage: Storage) -> None:
+    """Even with zero retention: a grace-window replay must still find the successor access token."""
+    from tokenturn.core.models import AccessToken, Issue
+    from tokenturn.storage.base import MAX_GRACE_SECONDS
+
+    client = await make_client(storage)
+    recent = AccessToken(h(), client.client_id, None, "read", NOW - 100, NOW - MAX_GRACE_SECONDS + 5)
+    old = AccessToken(h(), client.client_id, None, "read", NOW - 200, NOW - MAX_GRACE_SECONDS - 5)
+    for access in (recent, old):
+        await storage.save_issue(Issue("p", access))
+    assert await storage.purge(NOW, 0) == 1
+    assert await storage.get_access_token(recent.token_hash) is not None
+    assert await storage.get_access_token(old.token_hash) is None

@@ -31,12 +31,15 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import asyncpg
 
 from tokenturn.core.models import AccessToken, Client, Issue, RefreshToken, Rotation, User
-from tokenturn.storage.base import Conflict, StorageError, StorageUnavailable
+from tokenturn.storage.base import MAX_GRACE_SECONDS, Conflict, StorageError, StorageUnavailable
 
 #: Key of the advisory lock that serializes migrations across nodes starting at once.
 MIGRATION_LOCK = 0x746F6B656E7475  # "tokentu"
 _OPTIONS = {"pool_max": int, "connect_timeout": float, "command_timeout": float}
 _RETRYABLE = (asyncpg.SerializationError, asyncpg.DeadlockDetectedError)
+# SQLSTATE classes that mean "this value cannot be stored" (data exception, integrity, program limit
+# such as an index entry over ~2.7 kB), not "the database is unavailable": retrying will not help.
+_BAD_DATA = ("22", "23", "54")
 
 _CLIENT_SELECT = "SELECT client_id, name, secret_hash, grant_types, scope, introspection, created_at FROM clients"
 
@@ -185,8 +188,12 @@ class PostgresStorage:
             raise Conflict("a record with that key exists already") from None
         except _RETRYABLE as exc:
             raise _Conflicting(f"PostgreSQL failed: {type(exc).__name__}") from None
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+        except asyncpg.PostgresError as exc:
             # The class name only: PostgreSQL messages may quote values.
+            if str(getattr(exc, "sqlstate", ""))[:2] in _BAD_DATA:
+                raise StorageError(f"PostgreSQL refused the data: {type(exc).__name__}") from None
+            raise StorageUnavailable(f"PostgreSQL failed: {type(exc).__name__}") from None
+        except (asyncpg.InterfaceError, OSError, TimeoutError) as exc:
             raise StorageUnavailable(f"PostgreSQL failed: {type(exc).__name__}") from None
 
     async def _execute(self, sql: str, *args: Any) -> str:
@@ -412,12 +419,15 @@ class PostgresStorage:
     async def purge(self, now: int, retention: int, batch: int = 1000) -> int:
         """Expired or revoked records past ``retention``; used refresh tokens live as long as their family."""
         cutoff = now - retention
+        # A grace-window replay looks up the successor access token: keep it for the longest grace
+        # window even with a zero retention, or a legitimate retry would look like reuse.
+        access_cutoff = min(cutoff, now - MAX_GRACE_SECONDS)
         async with self._conn() as conn, conn.transaction():
             n = _count(
                 await conn.execute(
                     "DELETE FROM access_tokens WHERE token_hash IN (SELECT token_hash FROM access_tokens "
                     "WHERE expires_at < $1 OR revoked_at < $1 LIMIT $2)",
-                    cutoff,
+                    access_cutoff,
                     batch,
                 )
             )
