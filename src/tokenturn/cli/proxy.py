@@ -73,7 +73,7 @@ def proxy(
     except ProxyConfigError as exc:
         fail(str(exc), 2)
 
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)
     configure("INFO")
     base = f"http://{host}:{port}"
     console.print(f"tokenturn proxy on {base} -> {config.token_url}", highlight=False)

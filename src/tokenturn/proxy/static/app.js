@@ -10,7 +10,9 @@ const API = document.body.dataset.api.replace(/\/+$/, "");
 const CSRF = { "Content-Type": "application/json", "X-Tokenturn-CSRF": "1" };
 const $ = (id) => document.getElementById(id);
 
-const state = { token: null, expiresAt: 0, lifetime: 0, refreshAt: 0, timer: null, inFlight: null, count: 0 };
+const state = {
+  token: null, expiresAt: 0, lifetime: 0, refreshAt: 0, timer: null, inFlight: null, count: 0, failures: 0,
+};
 
 class Problem extends Error {
   constructor(message, { code = "", status = 0, retryAfter = null } = {}) {
@@ -89,6 +91,8 @@ async function refresh(how) {
   state.inFlight = (async () => {
     try {
       const answer = await proxy("refresh", null, "refresh");
+      if (state.failures) clearNotice();  // the outage notice is over; leave other notices alone
+      state.failures = 0;
       state.count += how === "automatic" ? 1 : 0;
       $("refresh-count").textContent = String(state.count);
       adopt(answer, how === "automatic" ? "Access token renewed automatically before it expired."
@@ -97,10 +101,14 @@ async function refresh(how) {
     } catch (problem) {
       if (how === "resume" && problem.code === "invalid_grant") { signedOut(); return false; }
       if (problem.transient && state.token) {
+        // Keep the session: before the planned renewal, keep the plan; past it, back off 2, 4, 8 ... 30 s.
         notice(problem.message, "error");
         log(problem.message, true);
+        state.failures += 1;
+        const planned = state.refreshAt - Date.now();
+        const wait = planned > 0 ? planned : Math.min(30_000, 1000 * 2 ** state.failures);
         clearTimeout(state.timer);
-        state.timer = setTimeout(() => refresh(how), 2000);
+        state.timer = setTimeout(() => refresh("automatic"), wait);
         return false;
       }
       signedOut(problem.message);
@@ -121,6 +129,7 @@ async function callApi(retried) {
   } catch (e) {
     const problem = `The API at ${API} can't be reached from this page. If it is running, it must allow this ` +
       `page's origin (TOKENTURN_CORS_ORIGINS=${location.origin}).`;
+    $("me-result").hidden = true;
     notice(problem, "error");
     log(problem, true);
     return;
@@ -133,6 +142,7 @@ async function callApi(retried) {
   let data = {};
   try { data = await response.json(); } catch (e) { /* not JSON */ }
   if (!response.ok) {
+    $("me-result").hidden = true;
     const problem = `The API answered ${response.status} (${data.error || "no details"}).`;
     notice(problem, "error");
     log(problem, true);
