@@ -175,6 +175,36 @@ def test_sixteen_threads_with_one_expired_token_refresh_once() -> None:
     assert server.refresh_calls == 1 and seen == ["at-1"] * 16
 
 
+def test_threads_queued_behind_a_failed_refresh_get_its_error_without_retrying() -> None:
+    server = FakeTokenServer()
+    real = server.handle
+
+    def slow_refusal(request: httpx.Request) -> httpx.Response:
+        time.sleep(0.05)
+        real(request)
+        return error(401, "invalid_client")
+
+    server.handle = slow_refusal  # type: ignore[method-assign]
+    session = session_with(server, expired())
+    barrier = threading.Barrier(16)
+    errors: list[Exception] = []
+
+    def worker() -> None:
+        barrier.wait()
+        try:
+            session.token()
+        except InvalidClient as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(errors) == 16 and len(server.forms) == 1
+    assert "csecret" not in repr(session.client.credentials)
+
+
 async def test_two_hundred_tasks_with_one_expired_token_refresh_once() -> None:
     server = FakeTokenServer(delay=0.05)
     session = session_with(server, expired())

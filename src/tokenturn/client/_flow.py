@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable, Generator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar, cast
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -53,7 +53,7 @@ class Credentials:
     """Who the client is and how it authenticates at the endpoints (RFC 6749 §2.3.1)."""
 
     client_id: str
-    client_secret: str | None = None
+    client_secret: str | None = field(default=None, repr=False)
     method: AuthMethod = "post"
 
     def apply(self, params: dict[str, str]) -> tuple[dict[str, str], tuple[tuple[str, str], ...]]:

@@ -4,7 +4,7 @@ Fast path: a fresh token is returned after one monotonic-clock comparison — no
 Slow path (expired, within the leeway, or rejected by the API):
 
 - threads: one ``threading.Lock``; inside it the token is re-checked, so the threads that queued up
-  behind a refresh reuse its result;
+  behind a refresh reuse its result — or, if it failed, raise its error without trying again;
 - asyncio tasks: per event loop an ``asyncio.Lock`` guards "is a refresh in flight? else start one".
   The refresh runs as its own task that callers await through ``asyncio.shield``: a cancelled caller
   does not cancel it, and a failure reaches every waiter;
@@ -29,7 +29,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import TypeGuard, TypeVar
 
 from tokenturn.client._client import TokenClient
-from tokenturn.client._errors import InvalidGrant, LoginRequired
+from tokenturn.client._errors import ClientError, InvalidGrant, LoginRequired
 from tokenturn.client._stores import MemoryStore, TokenStore
 from tokenturn.client._types import Token
 
@@ -79,6 +79,8 @@ class Session:
         # lock-free readers never pair a new token with an old deadline.
         self._current: tuple[Token | None, float] = (None, -math.inf)
         self._thread_lock = threading.Lock()
+        self._attempts = 0  # refresh attempts made under the thread lock
+        self._last_error: ClientError | None = None
         self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState] = weakref.WeakKeyDictionary()
         self._io_inline = isinstance(self.store, MemoryStore)
 
@@ -93,7 +95,11 @@ class Session:
         token, fresh_until = self._current
         if token is not None and self._monotonic() < fresh_until and not _same(token, rejected):
             return token
+        attempts_seen = self._attempts
         with self._thread_lock:
+            if self._attempts != attempts_seen and self._last_error is not None:
+                # We queued behind a refresh that failed: share its error instead of trying again at once.
+                raise self._last_error
             token = self._current[0]
             if self._usable(token, rejected):
                 return token
@@ -102,7 +108,16 @@ class Session:
                 if self._usable(stored, rejected):
                     self._adopt(stored)
                     return stored
-                return self._renew(stored or token)
+                try:
+                    renewed = self._renew(stored or token)
+                except ClientError as exc:
+                    self._last_error = exc
+                    raise
+                else:
+                    self._last_error = None
+                    return renewed
+                finally:
+                    self._attempts += 1
 
     async def atoken(self, *, rejected: Token | None = None) -> Token:
         """:meth:`token` for asyncio code."""
