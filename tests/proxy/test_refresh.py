@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
@@ -212,3 +212,43 @@ async def test_public_client_proxy_sends_no_secret(
     async with proxy_for(client_id=public.client_id, client_secret=None) as (_, http):
         r = await http.post("/refresh", json={"refreshToken": tokens["refresh_token"]})
     assert r.status_code == 200, r.text
+
+
+async def test_chunked_body_over_16_kib_is_refused_while_streaming(proxy_for: ProxyFactory) -> None:
+    """No Content-Length to trust: the limit is enforced on the bytes as they arrive."""
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'{"refreshToken": "'
+        for _ in range(20):
+            yield b"x" * 1024
+        yield b'"}'
+
+    async with proxy_for(upstream=closed_port_url()) as (app, http):
+        r = await http.post("/refresh", content=chunks(), headers={"content-type": "application/json"})
+        assert app.flights.upstream_calls == 0
+    assert_proxy_error(r, 413, "invalid_request")
+
+
+async def test_demo_page_is_served_only_when_asked_with_a_strict_csp(
+    proxy_for: ProxyFactory, upstream: ServerProcess
+) -> None:
+    async with proxy_for() as (_, http):
+        absent = await http.get("/")
+    async with proxy_for(cookie_mode=True, demo_page=True) as (_, http):
+        page = await http.get("/")
+        script = await http.get("/app.js")
+        style = await http.get("/style.css")
+        post = await http.post("/")
+    assert absent.status_code == 404
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert f'data-api="{upstream.url}"' in page.text
+    csp = page.headers["content-security-policy"]
+    assert "script-src 'self'" in csp
+    assert f"connect-src 'self' {upstream.url}" in csp
+    assert "unsafe-inline" not in csp
+    assert "<script>" not in page.text, "no inline script: the CSP would block it"
+    assert script.headers["content-type"].startswith("text/javascript")
+    assert "X-Tokenturn-CSRF" in script.text
+    assert style.status_code == 200
+    assert post.status_code == 405
