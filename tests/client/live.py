@@ -86,15 +86,16 @@ def me(session: Session, url: str) -> httpx.Response:
 
 
 class DroppingRelay:
-    """A loopback TCP relay to ``upstream`` that swallows the first response it sees and cuts that connection.
+    """A loopback TCP relay to ``upstream`` that swallows the first response and cuts (or stalls) that connection.
 
     The server has committed whatever the request did by the time it answers, so the client sees a
     response lost after the fact — the case the grace window exists for.
     """
 
-    def __init__(self, upstream_port: int, drops: int = 1) -> None:
+    def __init__(self, upstream_port: int, drops: int = 1, *, hold: bool = False) -> None:
         self.upstream_port = upstream_port
         self.drops = drops
+        self.hold = hold  # keep the connection open, silent, so the client times out instead
         self.dropped = 0
         self._lock = threading.Lock()
         self._listener = socket.create_server(("127.0.0.1", 0))
@@ -123,6 +124,8 @@ class DroppingRelay:
                     with self._lock:
                         drop = self.dropped < self.drops
                         self.dropped += drop
+                    if drop and self.hold:
+                        continue
                     if drop:
                         break
                 dst.sendall(data)

@@ -124,6 +124,21 @@ def test_a_refresh_response_lost_after_the_server_committed_is_recovered_by_the_
         assert client.refresh(token.refresh_token or "").refresh_token != token.refresh_token
 
 
+def test_a_timed_out_refresh_is_retried_once_with_the_same_refresh_token(live: Live) -> None:
+    seeded = live.seed()
+    expired = live.expired_session_token(seeded)
+    relay = DroppingRelay(live.server.port, hold=True)
+    try:
+        with live.client(seeded, url=relay.url, timeout=1.0) as client:
+            token = Session(client, MemoryStore(expired)).token()
+    finally:
+        relay.close()
+    assert token.refresh_token != expired.refresh_token
+    assert live.refreshes(seeded.client_id) == 1
+    assert len(live.events("token.replayed", seeded.client_id)) == 1
+    assert not live.events("token.reuse_detected", seeded.client_id)
+
+
 def test_proactive_refresh_happens_before_a_short_token_expires(tmp_path: Path) -> None:
     with live_server(tmp_path, TOKENTURN_ACCESS_TOKEN_TTL="4") as short:
         seeded = short.seed()

@@ -6,6 +6,7 @@ import asyncio
 import threading
 import time
 from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
 
 import httpx
 import pytest
@@ -14,6 +15,7 @@ from tokenturn.client import (
     HttpxAuth,
     InvalidClient,
     InvalidGrant,
+    JSONFileStore,
     LoginRequired,
     MemoryStore,
     Session,
@@ -301,3 +303,29 @@ def test_logout_revokes_the_refresh_token_and_clears_the_store() -> None:
         "token_type_hint": "refresh_token",
     }
     assert session.store.load() is None and session.current is None
+
+
+async def test_tasks_sharing_a_file_store_refresh_once_and_save_before_use(tmp_path: Path) -> None:
+    server = FakeTokenServer(delay=0.05)
+    store = JSONFileStore(tmp_path / "token.json")
+    store.save(expired())
+    session = Session(server.client(), store)
+    tokens = await asyncio.gather(*(session.atoken() for _ in range(50)))
+    assert server.refresh_calls == 1 and {t.access_token for t in tokens} == {"at-1"}
+    assert JSONFileStore(tmp_path / "token.json").load() == tokens[0]
+
+
+async def test_async_invalid_grant_rereads_the_store_for_a_pair_rotated_elsewhere() -> None:
+    server = FakeTokenServer(valid_refresh={"their-rt"})
+
+    class SharedStore(MemoryStore):
+        loads = 0
+
+        def load(self) -> Token | None:
+            self.loads += 1
+            return expired("rt-0") if self.loads == 1 else expired("their-rt")
+
+    session = Session(server.client(), SharedStore())
+    token = await session.atoken()
+    assert token.access_token == "at-1" and server.refresh_calls == 2
+    assert [f["refresh_token"] for f in server.forms] == ["rt-0", "their-rt"]
