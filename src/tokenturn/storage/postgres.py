@@ -36,6 +36,9 @@ from tokenturn.storage.base import MAX_GRACE_SECONDS, Conflict, StorageError, St
 #: Key of the advisory lock that serializes migrations across nodes starting at once.
 MIGRATION_LOCK = 0x746F6B656E7475  # "tokentu"
 _OPTIONS = {"pool_max": int, "connect_timeout": float, "command_timeout": float}
+_MIGRATIONS_TABLE = (
+    "CREATE TABLE IF NOT EXISTS schema_migrations (version text PRIMARY KEY, applied_at bigint NOT NULL)"
+)
 _RETRYABLE = (asyncpg.SerializationError, asyncpg.DeadlockDetectedError)
 # SQLSTATE classes that mean "this value cannot be stored" (data exception, integrity, program limit
 # such as an index entry over ~2.7 kB), not "the database is unavailable": retrying will not help.
@@ -223,25 +226,33 @@ class PostgresStorage:
 
     # -- schema -------------------------------------------------------------------------------
     async def migrate(self) -> list[str]:
-        """Apply pending migrations in one transaction, serialized across nodes by an advisory lock."""
+        """Apply pending migrations in one transaction, serialized across nodes by an advisory lock.
+
+        Nodes usually start on an up-to-date schema: that is one read and no lock. An engine without
+        ``pg_advisory_xact_lock`` (older CockroachDB) migrates unlocked: run ``tokenturn migrate``
+        once before starting its nodes.
+        """
         scripts = sorted(
             (f.name, f.read_text("utf-8"))
             for f in resources.files("tokenturn.storage").joinpath("migrations", "postgres").iterdir()
             if f.name.endswith(".sql")
         )
         applied: list[str] = []
-        async with self._conn() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
-            await conn.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations (version text PRIMARY KEY, applied_at bigint NOT NULL)"
-            )
-            done = {row[0] for row in await conn.fetch("SELECT version FROM schema_migrations")}
-            for name, sql in scripts:
-                if name in done:
-                    continue
-                await conn.execute(sql)
-                await conn.execute("INSERT INTO schema_migrations VALUES ($1, $2)", name, int(time.time()))
-                applied.append(name)
+        async with self._conn() as conn:
+            if {name for name, _ in scripts} <= await _applied(conn):
+                return applied
+            async with conn.transaction():
+                with contextlib.suppress(asyncpg.UndefinedFunctionError):
+                    async with conn.transaction():  # a savepoint: a missing function does not abort the rest
+                        await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
+                await conn.execute(_MIGRATIONS_TABLE)
+                done = await _applied(conn)
+                for name, sql in scripts:
+                    if name in done:
+                        continue
+                    await conn.execute(sql)
+                    await conn.execute("INSERT INTO schema_migrations VALUES ($1, $2)", name, int(time.time()))
+                    applied.append(name)
         return applied
 
     async def secret_key(self, generate: bool) -> str | None:
@@ -449,6 +460,15 @@ class PostgresStorage:
                 for table in ("refresh_tokens", "access_tokens", "families"):
                     n += _count(await conn.execute(f"DELETE FROM {table} WHERE family_id = ANY($1::text[])", dead))  # noqa: S608
         return n
+
+
+async def _applied(conn: asyncpg.Connection) -> set[str]:
+    """Migration names recorded in ``schema_migrations`` (none before the first migration)."""
+    try:
+        async with conn.transaction():  # a savepoint when nested: a missing table must not abort the caller's
+            return {row[0] for row in await conn.fetch("SELECT version FROM schema_migrations")}
+    except asyncpg.UndefinedTableError:
+        return set()
 
 
 def _count(status: str) -> int:
