@@ -53,6 +53,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--profile", action="store_true", help="one extra refresh run under py-spy")
     ap.add_argument("--postgres", action="store_true", help="several-node PostgreSQL mode (scale.py)")
     ap.add_argument("--index-health", action="store_true", help="refresh/s with 1M vs 10k tokens stored")
+    ap.add_argument("--index-sizes", default="10000,1000000", help="small,large grant counts stored beforehand")
     ap.add_argument("--results", type=Path, help="output folder (default bench/results/<timestamp>)")
     a = ap.parse_args(argv)
     a.duration = a.duration or (5 if a.quick else 20)
@@ -187,8 +188,8 @@ def table(tt: dict[str, list[dict[str, Any]]], dot: dict[str, list[dict[str, Any
     m = harness.median_of
     lines = [
         "| scenario | tokenturn ok/s | p50 ms | p99 ms | server CPU ms/ok | DOT ok/s | DOT p50 ms | DOT p99 ms "
-        "| DOT server CPU ms/ok | ratio | errors |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| DOT server CPU ms/ok | ratio | other load, cores (tt / DOT) | errors |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     pairs = [
         ("refresh (DOT plain secret)", "refresh", "refresh/plain"),
@@ -213,7 +214,7 @@ def table(tt: dict[str, list[dict[str, Any]]], dot: dict[str, list[dict[str, Any
             f"| {title} | {fmt(t_ok)} | {fmt(m(t, 'p50_ms'))} | {fmt(m(t, 'p99_ms'))} | "
             f"{fmt(m(t, 'server_cpu_ms_per_ok'), 3)} | {fmt(d_ok)} | {fmt(m(d, 'p50_ms')) if d else '-'} | "
             f"{fmt(m(d, 'p99_ms')) if d else '-'} | {fmt(m(d, 'server_cpu_ms_per_ok'), 2) if d else '-'} | "
-            f"{fmt(ratio, 1) + 'x' if ratio else '-'} | {errors or 0}"
+            f"{fmt(ratio, 1) + 'x' if ratio else '-'} | {noise(t)} / {noise(d) if d else '-'} | {errors or 0}"
             f"{f' POOL-EXHAUSTED x{exhausted}' if exhausted else ''} |"
         )
     bars = []
@@ -231,6 +232,11 @@ def table(tt: dict[str, list[dict[str, Any]]], dot: dict[str, list[dict[str, Any
         bars.append(f"{name}: " + (f"{fmt(v, 0)}/s vs bar {BARS[mode]:,}/s: {verdict(v >= BARS[mode])}"
                                     if v is not None else "not measured (endpoint missing)"))  # fmt: skip
     return "\n".join(lines) + "\n", bars
+
+
+def noise(rows: list[dict[str, Any]]) -> str:
+    vals = [v for v in (harness.other_cores(r) for r in rows) if v is not None]
+    return fmt(max(vals), 2) if vals else "-"
 
 
 def verdict(ok: bool) -> str:
