@@ -198,3 +198,21 @@ async def test_purge_keeps_access_tokens_for_the_longest_grace_window(storage: S
     assert await storage.purge(NOW, 0) == 1
     assert await storage.get_access_token(recent.token_hash) is not None
     assert await storage.get_access_token(old.token_hash) is None
+
+
+async def test_concurrent_purges_from_several_nodes_delete_each_record_once(storage: Storage, storage_url: str) -> None:
+    """Every node runs the background purge; together they delete what one would, without errors."""
+    from tokenturn.core.models import AccessToken, Issue
+
+    stores = [storage, open_storage(storage_url), open_storage(storage_url)]
+    try:
+        client = await make_client(stores[0])
+        for _ in range(30):
+            await stores[0].save_issue(Issue("p", AccessToken(h(), client.client_id, None, "r", NOW - 500, NOW - 400)))
+        total = 0
+        for _ in range(10):
+            total += sum(await asyncio.gather(*(s.purge(NOW, 0, batch=10) for s in stores)))
+        assert total == 30
+    finally:
+        for s in stores[1:]:
+            await s.close()

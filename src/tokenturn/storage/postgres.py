@@ -35,6 +35,7 @@ from tokenturn.storage.base import MAX_GRACE_SECONDS, Conflict, StorageError, St
 
 #: Key of the advisory lock that serializes migrations across nodes starting at once.
 MIGRATION_LOCK = 0x746F6B656E7475  # "tokentu"
+PURGE_LOCK = MIGRATION_LOCK + 1
 _OPTIONS = {"pool_max": int, "connect_timeout": float, "command_timeout": float}
 _MIGRATIONS_TABLE = (
     "CREATE TABLE IF NOT EXISTS schema_migrations (version text PRIMARY KEY, applied_at bigint NOT NULL)"
@@ -434,6 +435,8 @@ class PostgresStorage:
         # window even with a zero retention, or a legitimate retry would look like reuse.
         access_cutoff = min(cutoff, now - MAX_GRACE_SECONDS)
         async with self._conn() as conn, conn.transaction():
+            if not await _try_lock(conn, PURGE_LOCK):
+                return 0  # another node is purging right now; two would only queue on the same rows
             n = _count(
                 await conn.execute(
                     "DELETE FROM access_tokens WHERE token_hash IN (SELECT token_hash FROM access_tokens "
@@ -460,6 +463,15 @@ class PostgresStorage:
                 for table in ("refresh_tokens", "access_tokens", "families"):
                     n += _count(await conn.execute(f"DELETE FROM {table} WHERE family_id = ANY($1::text[])", dead))  # noqa: S608
         return n
+
+
+async def _try_lock(conn: asyncpg.Connection, key: int) -> bool:
+    """``pg_try_advisory_xact_lock`` inside the caller's transaction; True on engines without it."""
+    try:
+        async with conn.transaction():  # a savepoint: a missing function must not abort the caller's
+            return bool(await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", key))
+    except asyncpg.UndefinedFunctionError:  # pragma: no cover - older CockroachDB
+        return True
 
 
 async def _applied(conn: asyncpg.Connection) -> set[str]:
