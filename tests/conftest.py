@@ -9,7 +9,14 @@ import httpx
 import pytest
 
 # Real PostgreSQL/Redis fixtures and the loud summary of skipped backends.
-from tests.backends import pg_database, pg_url, pytest_terminal_summary, redis_available, redis_url  # noqa: F401
+from tests.backends import (  # noqa: F401
+    pg_database,
+    pg_url,
+    pytest_sessionfinish,
+    pytest_terminal_summary,
+    redis_available,
+    redis_url,
+)
 from tokenturn.config import Settings, load_settings
 from tokenturn.server.app import TokenturnApp
 from tokenturn.testing import FAST_ARGON2, FakeClock, Seeded, seed
