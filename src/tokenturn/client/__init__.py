@@ -36,7 +36,7 @@ from tokenturn.client._errors import (
 from tokenturn.client._flow import SERVERS, Endpoints
 from tokenturn.client._httpx_auth import HttpxAuth
 from tokenturn.client._requests_auth import RequestsAuth
-from tokenturn.client._retry import RetryPolicy
+from tokenturn.client._retry import Reply, RetryPolicy
 from tokenturn.client._session import Session
 from tokenturn.client._stores import JSONFileStore, MemoryStore, TokenStore
 from tokenturn.client._types import AccessToken, ErrorResponse, IntrospectionResponse, Token
@@ -59,6 +59,7 @@ __all__ = [
     "LoginRequired",
     "MemoryStore",
     "OAuthError",
+    "Reply",
     "RequestsAuth",
     "RetryPolicy",
     "ServerError",

@@ -13,7 +13,7 @@ import contextlib
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TypeVar
 
 import httpx
@@ -25,12 +25,13 @@ from tokenturn.client._flow import (
     Endpoints,
     Flow,
     client_credentials_flow,
+    form_call,
     introspect_flow,
     password_flow,
     refresh_flow,
     revoke_flow,
 )
-from tokenturn.client._retry import Call, Reply, RetryPolicy, Sleep
+from tokenturn.client._retry import NO_RETRY, Call, Reply, RetryPolicy, Sleep, exchange
 from tokenturn.client._types import IntrospectionResponse, Token
 
 T = TypeVar("T")
@@ -136,6 +137,14 @@ class TokenClient:
         )
 
     # -- drivers -------------------------------------------------------------------------------
+    async def apost_form(self, url: str, params: Mapping[str, str | None]) -> Reply:
+        """One client-authenticated form POST to ``url``, no retries, and the raw reply whatever its status.
+
+        For pass-through callers (the refresh proxy) that must hand back the server's exact
+        status and body; everyone else wants the typed calls above.
+        """
+        return await self.arun(exchange(form_call(url, self.credentials, params), NO_RETRY, idempotent=False))
+
     def run(self, flow: Flow[T]) -> T:
         """Drive a flow with the sync client."""
         try:

@@ -19,9 +19,7 @@ from typing import Any
 
 import httpx
 
-from tokenturn.client import TokenClient, TransportError
-from tokenturn.client._flow import form_call
-from tokenturn.client._retry import NO_RETRY, Reply, exchange
+from tokenturn.client import Reply, RetryPolicy, TokenClient, TransportError
 from tokenturn.proxy.config import ProxyConfig
 
 #: An upstream answer bigger than this is not a token response; refuse it rather than forward it.
@@ -73,7 +71,7 @@ class Upstream:
             client_id=config.client_id,
             client_secret=config.client_secret,
             timeout=config.timeout + HTTPX_SLACK,
-            retry=NO_RETRY,
+            retry=RetryPolicy(attempts=1),
             async_transport=self._transport,
         )
 
@@ -90,10 +88,9 @@ class Upstream:
         return await self._post(self._client.endpoints.revoke, params, empty_ok=True)
 
     async def _post(self, url: str, params: Mapping[str, str | None], *, empty_ok: bool = False) -> UpstreamAnswer:
-        call = form_call(url, self._client.credentials, params)
         try:
             async with asyncio.timeout(self._timeout):
-                reply: Reply = await self._client.arun(exchange(call, NO_RETRY, idempotent=False))
+                reply = await self._client.apost_form(url, params)
         except TimeoutError:
             raise UpstreamTimeout(
                 f"The token service did not answer within {self._timeout:g} s; retry shortly.", detail="timeout"
