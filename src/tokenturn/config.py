@@ -145,6 +145,11 @@ def _validate(s: Settings) -> Settings:
         raise ConfigError(f"{PREFIX}REFRESH_TOKEN_TTL: must not exceed {PREFIX}FAMILY_TTL")
     if s.access_token_ttl > s.family_ttl:
         raise ConfigError(f"{PREFIX}ACCESS_TOKEN_TTL: must not exceed {PREFIX}FAMILY_TTL")
+    if s.access_token_ttl > s.refresh_token_ttl:
+        # An access token outliving the refresh token that renews it defeats short-lived access (RFC 9700 §4.14).
+        raise ConfigError(f"{PREFIX}ACCESS_TOKEN_TTL: must not exceed {PREFIX}REFRESH_TOKEN_TTL")
+    if s.refresh_grace_seconds >= s.refresh_token_ttl:
+        raise ConfigError(f"{PREFIX}REFRESH_GRACE_SECONDS: must be shorter than {PREFIX}REFRESH_TOKEN_TTL")
     for origin in s.cors_origins:
         if origin == "*" or not re.fullmatch(r"https?://[^/\s]+", origin):
             raise ConfigError(f"{PREFIX}CORS_ORIGINS: {origin!r} is not an origin like https://app.example")
