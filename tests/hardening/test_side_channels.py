@@ -29,7 +29,7 @@ import pytest
 
 from tests.hardening import live
 from tokenturn.core.crypto import TOKEN_PATTERN
-from tokenturn.testing import FAST_ARGON2, Seeded, seed_sync
+from tokenturn.testing import FAST_ARGON2, seed_sync
 
 pytestmark = pytest.mark.e2e
 NO_LIMITS = {
@@ -119,15 +119,35 @@ def test_every_issued_token_matches_the_scanner_pattern_and_no_secret_reaches_th
     secrets_used: list[str] = [live.SECRET_KEY]
     issued: list[str] = []
     with live.GroupServer(env=env, log_path=log_path) as server, httpx.Client(base_url=server.url) as http:
-        cli_env = {**{k: v for k, v in os.environ.items() if not k.startswith("TOKENTURN_")}, **FAST_ARGON2,
-                   **server.full_env}  # fmt: skip
-        created = json.loads(_cli(cli_env, "client", "create", "--name", "scan", "--grant-types",
-                                  "password,refresh_token,client_credentials", "--introspection", "--json"))  # fmt: skip
+        cli_env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("TOKENTURN_")},
+            **FAST_ARGON2,
+            **server.full_env,
+        }
+        created = json.loads(
+            _cli(
+                cli_env,
+                "client",
+                "create",
+                "--name",
+                "scan",
+                "--grant-types",
+                "password,refresh_token,client_credentials",
+                "--introspection",
+                "--json",
+            )
+        )
         cid, secret = created["client_id"], created["client_secret"]
         rotated = json.loads(_cli(cli_env, "client", "rotate-secret", cid, "--json"))["client_secret"]
         password = "pw-" + os.urandom(12).hex()
-        subprocess.run([sys.executable, "-m", "tokenturn", "user", "create", "--username", "alice",
-                        "--password-stdin"], input=password, env=cli_env, text=True, check=True, timeout=60)  # fmt: skip
+        subprocess.run(
+            [sys.executable, "-m", "tokenturn", "user", "create", "--username", "alice", "--password-stdin"],
+            input=password,
+            env=cli_env,
+            text=True,
+            check=True,
+            timeout=60,
+        )
         issued += [secret, rotated]
         wrong_pw, wrong_secret = "wrong-" + os.urandom(12).hex(), "tt_cs_" + os.urandom(32).hex()[:43]
         secrets_used += [secret, rotated, password, wrong_pw, wrong_secret]
