@@ -1,4 +1,4 @@
-"""Protecting your own Starlette routes with tokenturn access tokens (see docs/server.md).
+"""Protecting your own Starlette routes with tokenturn access tokens (see the README, "Protecting your own routes").
 
 Run it next to a tokenturn server sharing its store and key::
 

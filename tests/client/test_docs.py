@@ -1,4 +1,4 @@
-"""docs/client.md: every Python example type-checks under mypy --strict and runs against a real server."""
+"""The README's client section: every Python example type-checks under mypy --strict and runs against a real server."""
 
 from __future__ import annotations
 
@@ -16,8 +16,9 @@ from tokenturn.client import JSONFileStore, Session
 
 from .live import Live, live_server
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "client.md"
-BLOCKS = re.findall(r"```python\n(.*?)```", DOC.read_text(), flags=re.DOTALL)
+DOC = Path(__file__).resolve().parents[2] / "README.md"
+SECTION = DOC.read_text().split("\n## The client SDK", 1)[1].split("\n## ", 1)[0]
+BLOCKS = re.findall(r"```python\n(.*?)```", SECTION, flags=re.DOTALL)
 
 
 def test_the_client_section_has_an_example_for_each_topic() -> None:

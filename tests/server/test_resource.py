@@ -218,7 +218,7 @@ async def test_an_unreachable_store_is_503_never_a_pass(settings: Settings) -> N
 
 
 async def test_the_documented_example_app_works(http: httpx.AsyncClient, app: TokenturnApp, seeded: Seeded) -> None:
-    """docs/examples/protected_app.py, as docs/server.md shows it, against a real store."""
+    """docs/examples/protected_app.py, as the README shows it, against a real store."""
     import importlib.util
     from pathlib import Path
 
