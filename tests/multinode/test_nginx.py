@@ -1,4 +1,4 @@
-"""The deployment guide, exercised: deploy/nginx/tokenturn.conf in front of the two nodes (the README, "Several nodes")."""
+"""The deployment guide, exercised: deploy/nginx/tokenturn.conf in front of two nodes (README, "Several nodes")."""
 
 from __future__ import annotations
 
