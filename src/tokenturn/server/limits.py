@@ -9,6 +9,7 @@ shares them across nodes when ``TOKENTURN_REDIS_URL`` is set.
 from __future__ import annotations
 
 import collections
+import hashlib
 from typing import Protocol
 
 from tokenturn.config import RateLimit
@@ -21,6 +22,13 @@ class FailureLimiter(Protocol):
     async def record_failure(self, key: str, limit: RateLimit, now: float) -> None: ...
 
 
+def bounded_key(key: str) -> str:
+    """Keys are attacker-chosen (a 64 KiB username): keep a digest of long ones, as the Redis limiter does."""
+    if len(key) <= 128:
+        return key
+    return "h:" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 class MemoryLimiter:
     """Sliding-window failure log per key; at most ``max_keys`` keys (oldest evicted first)."""
 
@@ -29,6 +37,7 @@ class MemoryLimiter:
         self._max_keys = max_keys
 
     def _recent(self, key: str, limit: RateLimit, now: float) -> collections.deque[float] | None:
+        key = bounded_key(key)
         log = self._log.get(key)
         if log is None:
             return None
@@ -51,6 +60,7 @@ class MemoryLimiter:
         if limit.count == 0:
             return
         log = self._recent(key, limit, now)
+        key = bounded_key(key)
         if log is None:
             log = self._log[key] = collections.deque(maxlen=limit.count)
             if len(self._log) > self._max_keys:
