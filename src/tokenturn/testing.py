@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -182,17 +183,24 @@ class ServerProcess:
         return self
 
     def stop(self, sig: int | None = None) -> None:
-        if self.proc is None or self.proc.poll() is not None:
+        """Stop the server: SIGTERM to its supervisor (graceful), or ``sig`` to the whole process
+        group (e.g. ``signal.SIGKILL`` to crash every worker at once); no worker is left behind."""
+        if self.proc is None:
             return
-        if sig is not None:
-            self.proc.send_signal(sig)
-        else:
-            self.proc.terminate()
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
+        if self.proc.poll() is None:
+            if sig is None:
+                self.proc.terminate()
+            else:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.proc.pid, sig)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+        with contextlib.suppress(ProcessLookupError):  # workers orphaned by a killed supervisor
+            os.killpg(self.proc.pid, signal.SIGKILL)
 
     def __enter__(self) -> ServerProcess:
         return self.start()

@@ -40,8 +40,10 @@ class FormRequest:
     basic_used: bool
 
 
-def method_not_allowed() -> InvalidRequest:
-    return InvalidRequest("Use POST.", status=405, headers={"Allow": "POST"})
+def method_not_allowed(*allowed: str) -> InvalidRequest:
+    """``405`` naming the methods the endpoint takes (POST unless told otherwise)."""
+    methods = allowed or ("POST",)
+    return InvalidRequest(f"Use {' or '.join(methods)}.", status=405, headers={"Allow": ", ".join(methods)})
 
 
 def check_framing(request: HttpRequest) -> dict[str, str]:

@@ -55,9 +55,7 @@ class MetadataEndpoint:
 
     async def __call__(self, request: HttpRequest) -> Response:
         if request.method not in ("GET", "HEAD"):
-            exc = method_not_allowed()
-            exc.headers = {"Allow": "GET, HEAD"}
-            raise exc
+            raise method_not_allowed("GET", "HEAD")
         scopes = sorted({s for client in await self.s.storage.list_clients() for s in client.scope})
         return json_response(
             200, metadata(issuer_of(self.s, request), scopes), no_store=False, extra=(("cache-control", "no-cache"),)

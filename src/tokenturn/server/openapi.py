@@ -231,7 +231,5 @@ class OpenAPIEndpoint:
 
     async def __call__(self, request: HttpRequest) -> Response:
         if request.method not in ("GET", "HEAD"):
-            exc = method_not_allowed()
-            exc.headers = {"Allow": "GET, HEAD"}
-            raise exc
+            raise method_not_allowed("GET", "HEAD")
         return Response(200, (("content-type", "application/json"),), openapi_bytes(issuer_of(self.s, request)))

@@ -11,8 +11,8 @@ the next writer the moment the lock is released. ``busy_timeout`` stays as a saf
 writers that do not take the lock (another program opening the file).
 
 Durability: ``synchronous=NORMAL`` in WAL mode. A committed rotation survives a crash or
-SIGKILL of the server (the WAL is in the OS page cache); on power loss the last transactions
-before the most recent checkpoint may be rolled back (SQLite docs, "WAL mode ... synchronous=NORMAL").
+SIGKILL of the server (the WAL is in the OS page cache); on power loss the transactions committed
+since the most recent checkpoint may be rolled back (SQLite docs, "WAL mode ... synchronous=NORMAL").
 Set ``?synchronous=FULL`` on the URL to fsync every commit; ``?timeout=SECONDS`` bounds the wait for
 the write lock (default 10) before a request is answered 503.
 """
