@@ -46,3 +46,7 @@ def configure(level: str = "INFO") -> None:
         logger.addHandler(handler)
         logger.propagate = False
     logging.Formatter.converter = time.gmtime
+    # The JSON lines carry none of these; skip the getpid()/thread lookups on every record.
+    logging.logProcesses = False
+    logging.logThreads = False
+    logging.logMultiprocessing = False

@@ -57,6 +57,18 @@ WHERE a.token_hash = ?
 """
 
 
+_pid = os.getpid()
+
+
+def _after_fork() -> None:
+    global _pid
+    _pid = os.getpid()
+
+
+# Cheaper than a getpid() system call on every statement: a forked worker learns its pid once.
+os.register_at_fork(after_in_child=_after_fork)
+
+
 def _storable(text: str) -> bool:
     """Text SQLite can hold: a lone surrogate (from a command line, never from HTTP) can match nothing."""
     try:
@@ -105,7 +117,7 @@ class SQLiteStorage:
     # -- connection ---------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
         # A forked worker must not reuse its parent's connection or lock descriptor.
-        if self._conn is not None and self._pid == os.getpid():
+        if self._conn is not None and self._pid == _pid:
             return self._conn
         try:
             parent = Path(self.path).parent
@@ -124,7 +136,7 @@ class SQLiteStorage:
             self._lock_fd = os.open(self.path + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
         except (sqlite3.Error, OSError) as exc:
             raise StorageUnavailable(f"cannot open the SQLite database: {type(exc).__name__}") from None
-        self._conn, self._pid = conn, os.getpid()
+        self._conn, self._pid = conn, _pid
         return conn
 
     @contextlib.contextmanager
@@ -160,9 +172,9 @@ class SQLiteStorage:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
     async def close(self) -> None:
-        if self._conn is not None and self._pid == os.getpid():
+        if self._conn is not None and self._pid == _pid:
             self._conn.close()
-        if self._lock_fd is not None and self._pid == os.getpid():
+        if self._lock_fd is not None and self._pid == _pid:
             os.close(self._lock_fd)
         self._conn, self._lock_fd = None, None
 
