@@ -17,19 +17,9 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from tokenturn.asgi import BodyTooLarge, ClientDisconnected, Receive, Scope, Send, headers_of, read_body, send_response
 from tokenturn.core.http import Response, json_response
-from tokenturn.proxy.asgi import (
-    BodyTooLarge,
-    ClientDisconnected,
-    ProxyRequest,
-    Receive,
-    Scope,
-    Send,
-    headers_of,
-    read_body,
-    send_response,
-    to_request,
-)
+from tokenturn.proxy.asgi import ProxyRequest, to_request
 from tokenturn.proxy.config import ProxyConfig
 from tokenturn.proxy.cors import OriginPolicy
 from tokenturn.proxy.dedupe import SingleFlight

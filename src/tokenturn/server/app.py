@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
+from tokenturn.asgi import ClientDisconnected, Receive, Scope, Send, send_response
 from tokenturn.config import Settings, load_settings
 from tokenturn.core.crypto import Keys
 from tokenturn.core.errors import OAuthError, TemporarilyUnavailable
@@ -20,7 +21,7 @@ from tokenturn.core.http import HttpRequest, Response, error_response, json_resp
 from tokenturn.core.request import has_basic
 from tokenturn.passwords import passwords_for
 from tokenturn.server import metrics
-from tokenturn.server.asgi import ClientDisconnected, Receive, Scope, Send, send_response, to_request
+from tokenturn.server.asgi import to_request
 from tokenturn.server.introspect import IntrospectionEndpoint
 from tokenturn.server.limits import FailureLimiter, MemoryLimiter
 from tokenturn.server.logs import configure

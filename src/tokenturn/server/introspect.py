@@ -15,7 +15,6 @@ from tokenturn.core.grants.base import require
 from tokenturn.core.http import HttpRequest, Response, json_response
 from tokenturn.core.introspection import INACTIVE, introspect_access, introspect_refresh
 from tokenturn.core.request import check_framing
-from tokenturn.core.revocation import ACCESS, lookup_order
 from tokenturn.server.services import Services
 
 
@@ -28,17 +27,10 @@ class IntrospectionEndpoint:
         (token,) = require(form, "token")
         now = self.s.clock()
         client = await self.s.authenticate_client(request, form, now)
-        token_hash = self.s.keys.hash_token(token)
+        access, refresh = await self.s.find_token(token, form.get("token_type_hint"))
         answer: dict[str, Any] = INACTIVE
-        for kind in lookup_order(token, form.get("token_type_hint")):
-            if kind == ACCESS:
-                access = await self.s.storage.get_access_token(token_hash)
-                if access is not None:
-                    answer = introspect_access(client, access, now)
-                    break
-            else:
-                refresh = await self.s.storage.get_refresh_token(token_hash)
-                if refresh is not None:
-                    answer = introspect_refresh(client, refresh, now)
-                    break
+        if access is not None:
+            answer = introspect_access(client, access, now)
+        elif refresh is not None:
+            answer = introspect_refresh(client, refresh, now)
         return json_response(200, answer)

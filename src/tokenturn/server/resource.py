@@ -26,12 +26,12 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response as StarletteResponse
 
+from tokenturn.asgi import ASGIApp, Receive, Scope, Send, headers_of, send_response
 from tokenturn.config import Settings
 from tokenturn.core.bearer import Principal, bearer_error_response, bearer_token, challenge, check_access_token
 from tokenturn.core.crypto import ACCESS_PREFIX, Keys
 from tokenturn.core.errors import OAuthError, TemporarilyUnavailable
 from tokenturn.core.models import AccessToken
-from tokenturn.server.asgi import ASGIApp, Receive, Scope, Send, headers_of, send_response
 from tokenturn.storage import Storage, StorageUnavailable, open_storage
 
 __all__ = [

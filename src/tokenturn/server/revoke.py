@@ -13,15 +13,8 @@ from typing import Any
 
 from tokenturn.core.grants.base import require
 from tokenturn.core.http import NO_STORE, HttpRequest, Response
-from tokenturn.core.models import AccessToken, RefreshToken
 from tokenturn.core.request import check_framing
-from tokenturn.core.revocation import (
-    ACCESS,
-    RevokeAccessToken,
-    RevokeFamily,
-    decide_revocation,
-    lookup_order,
-)
+from tokenturn.core.revocation import RevokeAccessToken, RevokeFamily, decide_revocation
 from tokenturn.server.services import Services
 
 
@@ -34,7 +27,7 @@ class RevocationEndpoint:
         (token,) = require(form, "token")
         now = self.s.clock()
         client = await self.s.authenticate_client(request, form, now)
-        access, refresh = await self._find(token, form.get("token_type_hint"))
+        access, refresh = await self.s.find_token(token, form.get("token_type_hint"))
         decision = decide_revocation(client, access, refresh)
         storage, t = self.s.storage, int(now)
         audit: dict[str, Any] = {"event": "token.revoked", "client_id": client.client_id}
@@ -48,17 +41,3 @@ class RevocationEndpoint:
             # Nothing to log at INFO: an unknown token is not an event (and may be a probe).
             audit = {"kind": "unknown"}
         return Response(200, NO_STORE, b"", audit)
-
-    async def _find(self, token: str, hint: str | None) -> tuple[AccessToken | None, RefreshToken | None]:
-        """The first record found, in :func:`lookup_order`; usually one indexed lookup."""
-        token_hash = self.s.keys.hash_token(token)
-        for kind in lookup_order(token, hint):
-            if kind == ACCESS:
-                access = await self.s.storage.get_access_token(token_hash)
-                if access is not None:
-                    return access, None
-            else:
-                refresh = await self.s.storage.get_refresh_token(token_hash)
-                if refresh is not None:
-                    return None, refresh
-        return None, None

@@ -12,7 +12,8 @@ from tokenturn.core.crypto import Keys
 from tokenturn.core.errors import InvalidClient, TooManyRequests
 from tokenturn.core.grants.base import Policy
 from tokenturn.core.http import HttpRequest
-from tokenturn.core.models import Client
+from tokenturn.core.models import AccessToken, Client, RefreshToken
+from tokenturn.core.revocation import ACCESS, lookup_order
 from tokenturn.passwords import Passwords
 from tokenturn.server.limits import FailureLimiter
 from tokenturn.storage.base import Storage
@@ -63,3 +64,18 @@ class Services:
             await self.limiter.record_failure(client_key, limits.rate_limit_client, now)
             await self.limiter.record_failure(addr_key, limits.rate_limit_address, now)
             raise
+
+    async def find_token(self, token: str, hint: str | None) -> tuple[AccessToken | None, RefreshToken | None]:
+        """The stored access or refresh token ``token`` names (at most one), in :func:`lookup_order`:
+        the tokens' prefixes say which table holds them, so usually one indexed lookup."""
+        token_hash = self.keys.hash_token(token)
+        for kind in lookup_order(token, hint):
+            if kind == ACCESS:
+                access = await self.storage.get_access_token(token_hash)
+                if access is not None:
+                    return access, None
+            else:
+                refresh = await self.storage.get_refresh_token(token_hash)
+                if refresh is not None:
+                    return None, refresh
+        return None, None
