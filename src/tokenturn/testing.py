@@ -137,6 +137,7 @@ class ServerProcess:
     port: int = 0
     host: str = "127.0.0.1"
     log_path: Path | None = None
+    startup_timeout: float = 30.0
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -174,9 +175,11 @@ class ServerProcess:
                 env=self.full_env,
                 stdout=out,
                 stderr=out,
+                # Its own process group, so stop()/kill() reach every worker, even after a SIGKILL.
+                start_new_session=True,
             )
         try:
-            wait_until_up(self.url, proc=self.proc)
+            wait_until_up(self.url, timeout=self.startup_timeout, proc=self.proc)
         except BaseException:
             self.stop()
             raise
@@ -202,11 +205,33 @@ class ServerProcess:
         with contextlib.suppress(ProcessLookupError):  # workers orphaned by a killed supervisor
             os.killpg(self.proc.pid, signal.SIGKILL)
 
+    def kill(self) -> None:
+        """SIGKILL the supervisor and every worker at once: a crash, for crash-safety tests."""
+        self.stop(signal.SIGKILL)
+
+    def worker_pids(self) -> list[int]:
+        """The processes that serve requests: the supervisor's children, or itself with one worker."""
+        assert self.proc is not None
+        children: list[int] = []
+        with contextlib.suppress(OSError):
+            for task in os.listdir(f"/proc/{self.proc.pid}/task"):
+                with open(f"/proc/{self.proc.pid}/task/{task}/children") as fh:
+                    children += [int(c) for c in fh.read().split()]
+        return [pid for pid in children if "resource_tracker" not in _cmdline(pid)] or [self.proc.pid]
+
     def __enter__(self) -> ServerProcess:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return fh.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
 
 
 @contextlib.contextmanager
