@@ -54,7 +54,7 @@ async def test_me_has_a_null_username_for_client_credentials(
 @pytest.mark.parametrize("headers", [{}, {"Authorization": "Basic dXNlcjpwYXNz"}])
 async def test_no_bearer_credentials_get_a_bare_challenge(http: httpx.AsyncClient, headers: dict[str, str]) -> None:
     r = await http.get("/v1/me/", headers=headers)
-    assert_bearer_error(r, 401, "invalid_token", 'Bearer realm="tokenturn"')
+    assert_bearer_error(r, 401, "invalid_token", 'Bearer realm="tokenturn", error="invalid_token"')
 
 
 async def test_invalid_expired_and_revoked_tokens_are_invalid_token(
@@ -176,7 +176,7 @@ async def test_a_starlette_dependency_protects_routes_with_scopes(
         r = await client.get("/settings", headers=headers)
         assert_bearer_error(r, 403, "insufficient_scope", 'Bearer error="insufficient_scope", scope="admin"')
         r = await client.get("/reports")
-        assert_bearer_error(r, 401, "invalid_token", 'Bearer realm="tokenturn"')
+        assert_bearer_error(r, 401, "invalid_token", 'Bearer realm="tokenturn", error="invalid_token"')
         r = await client.get("/reports", headers={"Authorization": "Bearer nope"})
         assert_bearer_error(r, 401, "invalid_token", 'Bearer error="invalid_token"')
 

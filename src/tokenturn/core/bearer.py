@@ -6,8 +6,10 @@ URLs, and contract §1 refuses them at every endpoint.
 
 Errors (§3.1):
 
-* no credentials, or another scheme (``Basic``): :class:`MissingToken`, 401 with a bare
-  ``WWW-Authenticate: Bearer realm=...`` challenge ("SHOULD NOT include an error code");
+* no credentials, or another scheme (``Basic``): :class:`MissingToken`, 401 with
+  ``WWW-Authenticate: Bearer realm=..., error="invalid_token"``. RFC 6750 §3.1 says such a
+  challenge "SHOULD NOT" carry an error code; contract §2 names ``invalid_token`` for every 401 of
+  ``/v1/me/``, and clients that key on the code treat both cases alike, so the contract wins;
 * a ``Bearer`` header that does not parse, or a token in the query string: 400 ``invalid_request``;
 * a token that is unknown, expired or revoked: 401 ``invalid_token``;
 * a token without a scope the resource needs: 403 ``insufficient_scope`` naming the scope.
@@ -49,7 +51,7 @@ class MissingScope(InsufficientScope):
 def challenge(exc: OAuthError, realm: str = REALM) -> str:
     """The ``WWW-Authenticate`` value for a refused request (RFC 6750 §3)."""
     if isinstance(exc, MissingToken):
-        return f'Bearer realm="{realm}"'
+        return f'Bearer realm="{realm}", error="invalid_token"'
     value = f'Bearer error="{exc.error}"'
     if isinstance(exc, MissingScope):
         value += f', scope="{exc.required}"'
