@@ -165,10 +165,14 @@ async def test_purge_deletes_only_what_is_expired_or_revoked_past_retention(stor
     # Expired access token and expired, unused refresh token of a live family: gone.
     assert await storage.get_access_token(stale.access.token_hash) is None
     assert await storage.get_refresh_token(stale.refresh.token_hash) is None
-    # Families past their end or revoked past retention: gone with all their tokens.
+    # Families past their end or revoked past retention: gone with their refresh tokens. Their
+    # access tokens are gone too or, not yet expired, still stored but dead (SQLite purges access
+    # tokens by their own expiry only): never usable again.
     for gone in (expired_family, revoked_long_ago):
         assert await storage.get_refresh_token(gone.refresh.token_hash) is None
-        assert await storage.get_access_token(gone.access.token_hash) is None
+        leftover = await storage.get_access_token(gone.access.token_hash)
+        assert leftover is None or leftover.revoked
+    assert await storage.get_access_token(expired_family.access.token_hash) is None
     # Revoked within retention: kept (revoked) for the audit trail.
     kept = await storage.get_access_token(revoked_recently.access.token_hash)
     assert kept is not None and kept.revoked
@@ -216,3 +220,14 @@ async def test_concurrent_purges_from_several_nodes_delete_each_record_once(stor
     finally:
         for s in stores[1:]:
             await s.close()
+
+
+async def test_an_access_token_outliving_its_purged_family_stays_dead(storage: Storage) -> None:
+    """Zero retention purges a revoked family at once; its unexpired access token must not come back."""
+    client, user = await make_client(storage), await make_user(storage)
+    grant = await make_grant(storage, client, user, now=NOW)
+    await storage.revoke_family(grant.family.family_id, NOW)
+    await storage.purge(NOW + 1, 0)
+    assert await storage.get_refresh_token(grant.refresh.token_hash) is None
+    leftover = await storage.get_access_token(grant.access.token_hash)
+    assert leftover is None or leftover.revoked

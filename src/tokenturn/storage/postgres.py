@@ -60,6 +60,7 @@ WHERE r.token_hash = $1
 _ACCESS_SELECT = """
 SELECT a.token_hash, a.client_id, a.username, a.scope, a.issued_at, a.expires_at, a.family_id,
        a.revoked_at IS NOT NULL OR COALESCE(f.revoked_at IS NOT NULL, false) OR COALESCE(u.disabled, false)
+       OR (a.family_id IS NOT NULL AND f.family_id IS NULL)
 FROM access_tokens a
 JOIN clients c ON c.client_id = a.client_id
 LEFT JOIN families f ON f.family_id = a.family_id

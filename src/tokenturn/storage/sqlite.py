@@ -49,6 +49,7 @@ WHERE r.token_hash = ?
 _ACCESS_SELECT = """
 SELECT a.token_hash, a.client_id, a.username, a.scope, a.issued_at, a.expires_at, a.family_id,
        a.revoked_at IS NOT NULL OR COALESCE(f.revoked_at IS NOT NULL, 0) OR COALESCE(u.disabled, 0)
+       OR (a.family_id IS NOT NULL AND f.family_id IS NULL)
 FROM access_tokens a
 JOIN clients c ON c.client_id = a.client_id
 LEFT JOIN families f ON f.family_id = a.family_id
@@ -421,8 +422,10 @@ class SQLiteStorage:
                 )
             ]
             for family_id in dead:
+                # The family's access tokens go when they expire (they live an hour, not months):
+                # until then the missing family row makes them read as revoked. No index on
+                # access_tokens.family_id is needed, so issuing and rotating write one page fewer.
                 n += conn.execute("DELETE FROM refresh_tokens WHERE family_id = ?", (family_id,)).rowcount
-                n += conn.execute("DELETE FROM access_tokens WHERE family_id = ?", (family_id,)).rowcount
                 n += conn.execute("DELETE FROM families WHERE family_id = ?", (family_id,)).rowcount
         return n
 
