@@ -1,7 +1,7 @@
 """Property tests on the sans-I/O request parsing: whatever arrives, only ``OAuthError`` comes out.
 
 The token, revocation and introspection endpoints run :func:`check_framing` /
-:func:`parse_form_request` on raw bytes and latin-1 header strings straight from the socket, and
+:func:`extract_credentials` on raw bytes and latin-1 header strings straight from the socket, and
 ``/v1/me/`` runs :func:`bearer_token`. Any other exception would become a 503 ("unexpected error")
 at the app's last-resort handler, so each property is: every input either parses or raises an
 :class:`OAuthError` subclass, and what parses keeps the documented invariants (no duplicates, no
@@ -23,7 +23,7 @@ from tokenturn.core.client_auth import ClientCredentials, extract_credentials
 from tokenturn.core.errors import OAuthError
 from tokenturn.core.form import MAX_BODY, parse_form, parse_query_names
 from tokenturn.core.http import HttpRequest
-from tokenturn.core.request import check_framing, parse_form_request
+from tokenturn.core.request import check_framing
 
 PARAMS = [
     "grant_type",
@@ -178,15 +178,14 @@ def test_parse_query_names_never_raises(query: str) -> None:
 def test_framing_and_client_auth_raise_only_oauth_errors(request: HttpRequest) -> None:
     """check_framing + extract_credentials on arbitrary methods, headers, queries and bodies."""
     try:
-        check_framing(request)
-        parsed = parse_form_request(request)
+        form = check_framing(request)
+        creds = extract_credentials(request.headers, form)
     except OAuthError as exc:
         _refused(exc, {400, 401, 405, 413}, {"invalid_request", "invalid_client"})
         return
-    creds = parsed.credentials
     assert creds.client_id
     assert creds.method in ("client_secret_basic", "client_secret_post", "none")
-    assert (creds.method == "client_secret_post") == ("client_secret" in parsed.form)
+    assert (creds.method == "client_secret_post") == ("client_secret" in form)
     assert creds.secret is None or not CONTROL.search(creds.secret)
 
 

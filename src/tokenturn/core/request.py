@@ -7,9 +7,8 @@ authentication method.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
 
-from tokenturn.core.client_auth import ClientCredentials, extract_credentials
 from tokenturn.core.errors import InvalidRequest
 from tokenturn.core.form import parse_form, parse_query_names
 from tokenturn.core.http import HttpRequest
@@ -31,15 +30,6 @@ SENSITIVE_QUERY = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class FormRequest:
-    """A client-authenticated form POST: its parameters and the credentials it carries."""
-
-    form: dict[str, str]
-    credentials: ClientCredentials
-    basic_used: bool
-
-
 def method_not_allowed(*allowed: str) -> InvalidRequest:
     """``405`` naming the methods the endpoint takes (POST unless told otherwise)."""
     methods = allowed or ("POST",)
@@ -59,12 +49,6 @@ def check_framing(request: HttpRequest) -> dict[str, str]:
     return parse_form(request.body)
 
 
-def parse_form_request(request: HttpRequest) -> FormRequest:
-    form = check_framing(request)
-    credentials = extract_credentials(request.headers, form)
-    return FormRequest(form, credentials, credentials.method == "client_secret_basic")
-
-
-def has_basic(request: HttpRequest) -> bool:
+def has_basic(headers: Mapping[str, str]) -> bool:
     """Whether the request tried HTTP Basic (so a 401 must carry ``WWW-Authenticate``)."""
-    return request.headers.get("authorization", "").lstrip()[:6].lower() == "basic "
+    return headers.get("authorization", "").lstrip()[:6].lower() == "basic "

@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from tokenturn.asgi import ClientDisconnected, Receive, Scope, Send, send_response
+from tokenturn.asgi import ClientDisconnected, Receive, Scope, Send, headers_of, send_response
 from tokenturn.config import Settings, load_settings
 from tokenturn.core.crypto import Keys
 from tokenturn.core.errors import OAuthError, TemporarilyUnavailable
@@ -199,9 +199,8 @@ class TokenturnApp:
         except ClientDisconnected:
             return
         except OAuthError as exc:
-            response = error_response(
-                exc, basic_used=(request is not None and has_basic(request)) or _scope_has_basic(scope)
-            )
+            headers = request.headers if request is not None else headers_of(scope)  # None: body refused early
+            response = error_response(exc, basic_used=has_basic(headers))
         except StorageUnavailable as exc:
             log.warning("storage unavailable", extra={"audit": {"event": "storage.unavailable", "detail": str(exc)}})
             response = error_response(TemporarilyUnavailable())
@@ -225,13 +224,6 @@ class TokenturnApp:
             audit_log.info(audit["event"], extra={"audit": dict(audit)})
         elif audit.get("error") and audit_log.isEnabledFor(logging.DEBUG):
             audit_log.debug("request refused", extra={"audit": {"event": "request.refused", **audit}})
-
-
-def _scope_has_basic(scope: Scope) -> bool:
-    for name, value in scope.get("headers", ()):
-        if name.lower() == b"authorization" and value.lstrip()[:6].lower() == b"basic ":
-            return True
-    return False
 
 
 def create_app(settings: Settings | None = None, **kwargs: object) -> TokenturnApp:

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tokenturn.core.grants.base import require
 from tokenturn.core.http import HttpRequest, Response, json_response
 from tokenturn.core.introspection import INACTIVE, introspect_access, introspect_refresh
-from tokenturn.core.request import check_framing
 from tokenturn.server.services import Services
 
 
@@ -23,14 +21,10 @@ class IntrospectionEndpoint:
         self.s = services
 
     async def __call__(self, request: HttpRequest) -> Response:
-        form = check_framing(request)
-        (token,) = require(form, "token")
-        now = self.s.clock()
-        client = await self.s.authenticate_client(request, form, now)
-        access, refresh = await self.s.find_token(token, form.get("token_type_hint"))
+        query = await self.s.token_query(request)
         answer: dict[str, Any] = INACTIVE
-        if access is not None:
-            answer = introspect_access(client, access, now)
-        elif refresh is not None:
-            answer = introspect_refresh(client, refresh, now)
+        if query.access is not None:
+            answer = introspect_access(query.client, query.access, query.now)
+        elif query.refresh is not None:
+            answer = introspect_refresh(query.client, query.refresh, query.now)
         return json_response(200, answer)

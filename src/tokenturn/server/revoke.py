@@ -11,9 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tokenturn.core.grants.base import require
 from tokenturn.core.http import NO_STORE, HttpRequest, Response
-from tokenturn.core.request import check_framing
 from tokenturn.core.revocation import RevokeAccessToken, RevokeFamily, decide_revocation
 from tokenturn.server.services import Services
 
@@ -23,13 +21,10 @@ class RevocationEndpoint:
         self.s = services
 
     async def __call__(self, request: HttpRequest) -> Response:
-        form = check_framing(request)
-        (token,) = require(form, "token")
-        now = self.s.clock()
-        client = await self.s.authenticate_client(request, form, now)
-        access, refresh = await self.s.find_token(token, form.get("token_type_hint"))
-        decision = decide_revocation(client, access, refresh)
-        storage, t = self.s.storage, int(now)
+        query = await self.s.token_query(request)
+        client = query.client
+        decision = decide_revocation(client, query.access, query.refresh)
+        storage, t = self.s.storage, int(query.now)
         audit: dict[str, Any] = {"event": "token.revoked", "client_id": client.client_id}
         if isinstance(decision, RevokeFamily):
             revoked = await storage.revoke_family(decision.family_id, t)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -10,9 +11,10 @@ from tokenturn.config import Settings
 from tokenturn.core.client_auth import authenticate, extract_credentials
 from tokenturn.core.crypto import Keys
 from tokenturn.core.errors import InvalidClient, TooManyRequests
-from tokenturn.core.grants.base import Policy
+from tokenturn.core.grants.base import Policy, require
 from tokenturn.core.http import HttpRequest
 from tokenturn.core.models import AccessToken, Client, RefreshToken
+from tokenturn.core.request import check_framing
 from tokenturn.core.revocation import ACCESS, lookup_order
 from tokenturn.passwords import Passwords
 from tokenturn.server.limits import FailureLimiter
@@ -30,7 +32,7 @@ class Services:
     limiter: FailureLimiter
     clock: Callable[[], float] = time.time
 
-    @property
+    @functools.cached_property
     def policy(self) -> Policy:
         s = self.settings
         return Policy(s.access_token_ttl, s.refresh_token_ttl, s.family_ttl, s.refresh_grace_seconds)
@@ -65,17 +67,32 @@ class Services:
             await self.limiter.record_failure(addr_key, limits.rate_limit_address, now)
             raise
 
-    async def find_token(self, token: str, hint: str | None) -> tuple[AccessToken | None, RefreshToken | None]:
-        """The stored access or refresh token ``token`` names (at most one), in :func:`lookup_order`:
-        the tokens' prefixes say which table holds them, so usually one indexed lookup."""
+    async def token_query(self, request: HttpRequest) -> TokenQuery:
+        """Revocation and introspection alike (RFC 7009 §2.1, RFC 7662 §2.1): the token endpoint's
+        framing and client authentication, then the stored token that ``token`` names."""
+        form = check_framing(request)
+        (token,) = require(form, "token")
+        now = self.clock()
+        client = await self.authenticate_client(request, form, now)
+        # The token's prefix says which table holds it, so usually one indexed lookup.
         token_hash = self.keys.hash_token(token)
-        for kind in lookup_order(token, hint):
+        access: AccessToken | None = None
+        refresh: RefreshToken | None = None
+        for kind in lookup_order(token, form.get("token_type_hint")):
             if kind == ACCESS:
                 access = await self.storage.get_access_token(token_hash)
-                if access is not None:
-                    return access, None
             else:
                 refresh = await self.storage.get_refresh_token(token_hash)
-                if refresh is not None:
-                    return None, refresh
-        return None, None
+            if access is not None or refresh is not None:
+                break
+        return TokenQuery(client, now, access, refresh)
+
+
+@dataclass(frozen=True, slots=True)
+class TokenQuery:
+    """An authenticated client asking about one token: at most one of ``access``/``refresh`` is set."""
+
+    client: Client
+    now: float
+    access: AccessToken | None
+    refresh: RefreshToken | None
