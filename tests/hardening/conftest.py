@@ -53,3 +53,21 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.write_line(f"  responses: {outcomes}")
     for line in live.REPORT:
         terminalreporter.write_line(line)
+
+
+#: Parameter names the hostile generators draw from: every one the endpoints read, plus "".
+PARAMS = [
+    "grant_type",
+    "client_id",
+    "client_secret",
+    "username",
+    "password",
+    "refresh_token",
+    "scope",
+    "token",
+    "token_type_hint",
+    "access_token",
+    "code",
+    "redirect_uri",
+    "",
+]

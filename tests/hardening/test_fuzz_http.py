@@ -31,7 +31,7 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
 from tests.hardening import live
-from tests.hardening.conftest import examples
+from tests.hardening.conftest import PARAMS, examples
 from tokenturn.core.crypto import new_token
 from tokenturn.testing import Seeded, seed_sync
 
@@ -142,21 +142,6 @@ FRAGMENTS = st.one_of(
     st.text(max_size=12).map(lambda t: quote(t, safe="")),
     st.binary(max_size=12).map(lambda b: quote(b, safe="")),
 )
-PARAMS = [
-    "grant_type",
-    "client_id",
-    "client_secret",
-    "username",
-    "password",
-    "refresh_token",
-    "scope",
-    "token",
-    "token_type_hint",
-    "access_token",
-    "code",
-    "redirect_uri",
-    "",
-]
 visible = st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFF, exclude_characters="\x7f"), max_size=60)
 
 

@@ -17,7 +17,7 @@ from urllib.parse import quote
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.hardening.conftest import examples
+from tests.hardening.conftest import PARAMS, examples
 from tokenturn.core.bearer import bearer_token
 from tokenturn.core.client_auth import ClientCredentials, extract_credentials
 from tokenturn.core.errors import OAuthError
@@ -25,20 +25,6 @@ from tokenturn.core.form import MAX_BODY, parse_form, parse_query_names
 from tokenturn.core.http import HttpRequest
 from tokenturn.core.request import check_framing
 
-PARAMS = [
-    "grant_type",
-    "client_id",
-    "client_secret",
-    "username",
-    "password",
-    "refresh_token",
-    "scope",
-    "token",
-    "token_type_hint",
-    "access_token",
-    "code",
-    "",
-]
 CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 BASIC_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 

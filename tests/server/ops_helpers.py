@@ -9,7 +9,9 @@ from typing import Any
 
 import httpx
 
-from tokenturn.testing import Seeded
+from tokenturn.config import Settings
+from tokenturn.server.app import TokenturnApp
+from tokenturn.testing import Seeded, seed
 
 REVOKE = "/auth/revoke_token/"
 INTROSPECT = "/auth/introspect/"
@@ -33,6 +35,19 @@ async def introspect(http: httpx.AsyncClient, client: Seeded, token: str, **extr
     assert r.headers["cache-control"] == "no-store"
     body: dict[str, Any] = r.json()
     return body
+
+
+async def client_credentials_token(
+    http: httpx.AsyncClient, app: TokenturnApp, settings: Settings
+) -> tuple[Seeded, str]:
+    """A new client allowed only client_credentials, and an access token it obtained."""
+    cc = await seed(app.services.storage, settings, grant_types=frozenset({"client_credentials"}))
+    r = await http.post(
+        "/auth/token/",
+        data={"grant_type": "client_credentials", "client_id": cc.client_id, "client_secret": cc.client_secret},
+    )
+    assert r.status_code == 200, r.text
+    return cc, str(r.json()["access_token"])
 
 
 async def me(http: httpx.AsyncClient, access_token: str) -> httpx.Response:

@@ -10,7 +10,7 @@ from tokenturn.server.app import TokenturnApp
 from tokenturn.testing import FakeClock, Seeded, seed
 
 from .helpers import assert_error, basic, password_grant, post_form, refresh
-from .ops_helpers import ACTIVE_KEYS, INTROSPECT, introspect, revoke
+from .ops_helpers import ACTIVE_KEYS, INTROSPECT, client_credentials_token, introspect, revoke
 
 INACTIVE = {"active": False}
 
@@ -48,12 +48,8 @@ async def test_an_active_refresh_token_says_refresh_token(
 async def test_a_client_credentials_token_has_no_username_and_the_client_as_sub(
     http: httpx.AsyncClient, app: TokenturnApp, settings: Settings
 ) -> None:
-    cc = await seed(app.services.storage, settings, grant_types=frozenset({"client_credentials"}))
-    r = await http.post(
-        "/auth/token/",
-        data={"grant_type": "client_credentials", "client_id": cc.client_id, "client_secret": cc.client_secret},
-    )
-    body = await introspect(http, cc, r.json()["access_token"])
+    cc, cc_token = await client_credentials_token(http, app, settings)
+    body = await introspect(http, cc, cc_token)
     assert set(body) == ACTIVE_KEYS - {"username"}
     assert body["sub"] == cc.client_id
     assert body["client_id"] == cc.client_id

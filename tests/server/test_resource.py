@@ -18,7 +18,7 @@ from tokenturn.server.resource import BearerAuth, BearerAuthMiddleware, BearerEr
 from tokenturn.testing import FakeClock, Seeded, seed
 
 from .helpers import password_grant
-from .ops_helpers import me, revoke
+from .ops_helpers import client_credentials_token, me, revoke
 
 ORIGIN = "https://app.example"
 
@@ -42,12 +42,8 @@ async def test_me_answers_the_principal(http: httpx.AsyncClient, seeded: Seeded)
 async def test_me_has_a_null_username_for_client_credentials(
     http: httpx.AsyncClient, app: TokenturnApp, settings: Settings
 ) -> None:
-    cc = await seed(app.services.storage, settings, grant_types=frozenset({"client_credentials"}))
-    r = await http.post(
-        "/auth/token/",
-        data={"grant_type": "client_credentials", "client_id": cc.client_id, "client_secret": cc.client_secret},
-    )
-    body = (await me(http, r.json()["access_token"])).json()
+    cc, cc_token = await client_credentials_token(http, app, settings)
+    body = (await me(http, cc_token)).json()
     assert body == {"username": None, "client_id": cc.client_id, "scope": "read write"}
 
 

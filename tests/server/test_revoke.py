@@ -14,7 +14,7 @@ from tokenturn.storage.sqlite import SQLiteStorage
 from tokenturn.testing import FakeClock, Seeded, seed
 
 from .helpers import assert_error, basic, password_grant, post_form, refresh
-from .ops_helpers import REVOKE, introspect, me, revoke, write_locked
+from .ops_helpers import REVOKE, client_credentials_token, introspect, me, revoke, write_locked
 
 
 async def assert_revoked_ok(r: httpx.Response) -> None:
@@ -100,12 +100,7 @@ async def test_a_public_client_revokes_its_own_tokens(
 async def test_a_client_credentials_token_can_be_revoked(
     http: httpx.AsyncClient, app: TokenturnApp, settings: Settings
 ) -> None:
-    cc = await seed(app.services.storage, settings, grant_types=frozenset({"client_credentials"}))
-    r = await http.post(
-        "/auth/token/",
-        data={"grant_type": "client_credentials", "client_id": cc.client_id, "client_secret": cc.client_secret},
-    )
-    access = r.json()["access_token"]
+    cc, access = await client_credentials_token(http, app, settings)
     assert (await me(http, access)).status_code == 200
     await assert_revoked_ok(await revoke(http, cc, access))
     assert (await me(http, access)).status_code == 401
