@@ -36,6 +36,7 @@ from tokenturn.server.token_endpoint import TokenEndpoint
 from tokenturn.storage import Storage, StorageUnavailable, open_storage
 
 Endpoint = Callable[[HttpRequest], Awaitable[Response]]
+Route = tuple[str, Endpoint]  # (metrics label, endpoint)
 
 log = logging.getLogger("tokenturn.server")
 audit_log = logging.getLogger("tokenturn.audit")
@@ -80,8 +81,7 @@ class TokenturnApp:
         self._storage, self._limiter, self._clock = storage, limiter, clock
         self._services: Services | None = None
         self._start_lock = asyncio.Lock()
-        self.routes: dict[str, Endpoint] = {}
-        self._labels: dict[str, str] = {}  # path -> metrics label (a small fixed set)
+        self.routes: dict[str, Route] = {}
         self._purge: BackgroundPurge | None = None
 
     @property
@@ -115,32 +115,24 @@ class TokenturnApp:
                 await aclose()
             self._services = None
 
-    def _routes(self, services: Services) -> dict[str, Endpoint]:
-        token = TokenEndpoint(services)
-        routes: dict[str, Endpoint] = {
-            "/auth/token/": token,
-            "/auth/token": token,
-            "/healthz": self._healthz,
-            "/readyz": self._readyz,
-        }
-        revoke, introspect = RevocationEndpoint(services), IntrospectionEndpoint(services)
+    def _routes(self, services: Services) -> dict[str, Route]:
+        """Path -> (metrics label, endpoint). Paths ending in "/" also answer without it: clients
+        differ on the trailing slash, and a POST is never redirected (contract §1)."""
         bearer = BearerAuth(services.storage, services.keys, clock=services.clock)
-        me = MeEndpoint(bearer, services.settings.cors_origins)
-        labels = {"/auth/token/": "token", "/auth/token": "token", "/healthz": "healthz", "/readyz": "readyz"}
-        for path, label, endpoint in (
-            ("/auth/revoke_token/", "revoke", revoke),
-            ("/auth/revoke_token", "revoke", revoke),
-            ("/auth/introspect/", "introspect", introspect),
-            ("/auth/introspect", "introspect", introspect),
-            ("/v1/me/", "me", me),
-            ("/v1/me", "me", me),
+        table: tuple[tuple[str, str, Endpoint], ...] = (
+            ("/auth/token/", "token", TokenEndpoint(services)),
+            ("/auth/revoke_token/", "revoke", RevocationEndpoint(services)),
+            ("/auth/introspect/", "introspect", IntrospectionEndpoint(services)),
+            ("/v1/me/", "me", MeEndpoint(bearer, services.settings.cors_origins)),
             ("/.well-known/oauth-authorization-server", "metadata", MetadataEndpoint(services)),
             ("/openapi.json", "openapi", OpenAPIEndpoint(services)),
             ("/metrics", "metrics", self._metrics),
-        ):
-            routes[path] = endpoint
-            labels[path] = label
-        self._labels = labels
+            ("/healthz", "healthz", self._healthz),
+            ("/readyz", "readyz", self._readyz),
+        )
+        routes: dict[str, Route] = {}
+        for path, label, endpoint in table:
+            routes[path] = routes[path.rstrip("/")] = (label, endpoint)
         return routes
 
     # -- tiny endpoints -----------------------------------------------------------------------
@@ -187,11 +179,12 @@ class TokenturnApp:
                 await send_response(send, error_response(TemporarilyUnavailable()))
                 return
         started = time.perf_counter()
-        endpoint = self.routes.get(scope["path"])
-        if endpoint is None:
+        route = self.routes.get(scope["path"])
+        if route is None:
             metrics.observe("other", NOT_FOUND, time.perf_counter() - started)
             await send_response(send, NOT_FOUND)
             return
+        label, endpoint = route
         request: HttpRequest | None = None
         try:
             request = await to_request(scope, receive)
@@ -212,7 +205,7 @@ class TokenturnApp:
             )
             response = error_response(TemporarilyUnavailable("An unexpected error occurred; retry shortly."))
         self._audit(response)
-        metrics.observe(self._labels.get(scope["path"], "other"), response, time.perf_counter() - started)
+        metrics.observe(label, response, time.perf_counter() - started)
         await send_response(send, response)
 
     @staticmethod
